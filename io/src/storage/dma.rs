@@ -1,0 +1,1 @@
+//! glommio DmaFile storage (being written)
