@@ -179,7 +179,10 @@ pub fn set_log_append_time(batch: &mut [u8], timestamp_ms: i64) {
     header.attributes.set(attributes);
     header.max_timestamp.set(timestamp_ms);
     let crc = compute_crc(batch);
-    header_mut(batch).expect("validated batch has a header").crc.set(crc);
+    header_mut(batch)
+        .expect("validated batch has a header")
+        .crc
+        .set(crc);
 }
 
 /// Walks the batches in `bytes`, validating each; yields
@@ -233,7 +236,9 @@ pub fn build_test_batch(record_count: i32, payload_bytes: usize, timestamp_ms: i
     {
         let header = header_mut(&mut bytes).expect("sized above");
         header.base_offset.set(0);
-        header.batch_length.set((total - BATCH_LENGTH_PREFIX_BYTES) as i32);
+        header
+            .batch_length
+            .set((total - BATCH_LENGTH_PREFIX_BYTES) as i32);
         header.partition_leader_epoch.set(-1);
         header.magic = MAGIC_V2;
         header.attributes.set(0);
@@ -273,7 +278,10 @@ mod tests {
         let mut bytes = build_test_batch(1, 10, 0);
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        assert!(matches!(validate(&bytes), Err(BatchError::CrcMismatch { .. })));
+        assert!(matches!(
+            validate(&bytes),
+            Err(BatchError::CrcMismatch { .. })
+        ));
         bytes[last] ^= 1;
         bytes[12] ^= 0xff; // leader epoch: not covered
         validate(&bytes).unwrap();
@@ -309,7 +317,10 @@ mod tests {
         bad_magic[16] = 1;
         assert_eq!(validate(&bad_magic).unwrap_err(), BatchError::BadMagic(1));
         let mut bad_delta = bytes.clone();
-        header_mut(&mut bad_delta).unwrap().last_offset_delta.set(-1);
+        header_mut(&mut bad_delta)
+            .unwrap()
+            .last_offset_delta
+            .set(-1);
         assert!(matches!(
             validate(&bad_delta),
             Err(BatchError::BadLastOffsetDelta(-1))

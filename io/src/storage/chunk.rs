@@ -63,6 +63,17 @@ impl Chunk {
         }
     }
 
+    /// One chunk for `self` followed by `next`, when `next` continues
+    /// `self` in the same buffer (so consecutive batches go out as one slice).
+    pub fn join(&self, next: &Chunk) -> Option<Chunk> {
+        (Rc::ptr_eq(&self.owner, &next.owner) && self.range.end == next.range.start).then(|| {
+            Chunk {
+                owner: self.owner.clone(),
+                range: self.range.start..next.range.end,
+            }
+        })
+    }
+
     /// True when both chunks view the same buffer (used by tests that prove
     /// reads share the cache's memory).
     pub fn shares_buffer_with(&self, other: &Chunk) -> bool {

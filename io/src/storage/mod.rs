@@ -66,9 +66,6 @@ pub trait Storage: Clone + 'static {
     type Buf: IoBuf;
     type File: StorageFile<Buf = Self::Buf>;
 
-    /// A zero-filled buffer of `len` bytes, `len` a multiple of [`BLOCK_BYTES`].
-    fn alloc_buf(&self, len: usize) -> Self::Buf;
-
     async fn open(&self, path: &Path, mode: OpenMode) -> Result<Self::File>;
     async fn create_dir_all(&self, path: &Path) -> Result<()>;
     /// File names (not paths) in `dir`, in no particular order.
@@ -86,6 +83,10 @@ pub trait StorageFile: 'static {
     type Buf: IoBuf;
 
     fn path(&self) -> &PathBuf;
+    /// A zero-filled buffer of `len` bytes, `len` a multiple of
+    /// [`BLOCK_BYTES`], suitable for this file's `write_at` (glommio hands
+    /// out DMA memory per file, from the ring's registered pool when it can).
+    fn alloc_buf(&self, len: usize) -> Self::Buf;
     /// Writes all of `buf` at `pos`; both block aligned. The buffer is shared
     /// so the caller can keep serving reads from it while it is in flight.
     async fn write_at(&self, buf: Rc<Self::Buf>, pos: u64) -> Result<()>;
@@ -110,7 +111,7 @@ pub async fn read_whole<F: StorageFile>(file: &F) -> Result<Chunk> {
 /// files: write, cut to the exact length, sync.
 pub async fn write_whole<S: Storage>(storage: &S, path: &Path, bytes: &[u8]) -> Result<()> {
     let file = storage.open(path, OpenMode::CreateIfMissing).await?;
-    let mut buf = storage.alloc_buf(align_up(bytes.len() as u64).max(BLOCK_BYTES as u64) as usize);
+    let mut buf = file.alloc_buf(align_up(bytes.len() as u64).max(BLOCK_BYTES as u64) as usize);
     buf.as_mut()[..bytes.len()].copy_from_slice(bytes);
     let result = async {
         file.write_at(Rc::new(buf), 0).await?;

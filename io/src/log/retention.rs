@@ -1,0 +1,214 @@
+//! Moving the start of the log (retention, DeleteRecords) and cutting its
+//! end (replication's truncation).
+//!
+//! The log start offset is checkpointed to `log-start-offset` before any
+//! segment file is removed, so a crash in between leaves files that the next
+//! open deletes, never a log start that points at deleted data.
+
+use super::recovery::{remove_segment_files, write_log_start_checkpoint};
+use super::PartitionLog;
+use crate::error::{IoError, Result};
+use crate::storage::{Storage, StorageFile};
+
+/// Which limit retention enforces; `None` means unlimited (Kafka's -1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// `retention.ms`: sealed segments whose newest batch is older go.
+    pub ms: Option<i64>,
+    /// `retention.bytes`: oldest sealed segments go while the log is larger.
+    pub bytes: Option<u64>,
+}
+
+impl<S: Storage> PartitionLog<S> {
+    /// Deletes whole sealed segments past `retention` (the active segment is
+    /// never deleted; roll it first to expire it) and moves the log start
+    /// offset to the first kept segment. Returns the number deleted.
+    pub async fn apply_retention(&self, now_ms: i64, retention: Retention) -> Result<usize> {
+        let new_start = {
+            let state = self.state.borrow();
+            let sealed: Vec<_> = state.segments.values().collect();
+            let sealed = &sealed[..sealed.len() - 1];
+            let mut total_bytes: u64 = state.segments.values().map(|s| s.size_bytes).sum();
+            let mut deletable = 0;
+            for segment in sealed {
+                let expired = retention
+                    .ms
+                    .is_some_and(|ms| now_ms - segment.max_timestamp_ms > ms);
+                let oversize = retention
+                    .bytes
+                    .is_some_and(|bytes| total_bytes.saturating_sub(segment.size_bytes) >= bytes);
+                if !(expired || oversize) {
+                    break;
+                }
+                total_bytes -= segment.size_bytes;
+                deletable += 1;
+            }
+            if deletable == 0 {
+                return Ok(0);
+            }
+            state
+                .segments
+                .keys()
+                .nth(deletable)
+                .copied()
+                .expect("the active segment is never deleted")
+        };
+        let before = self.state.borrow().segments.len();
+        self.advance_log_start_offset(new_start).await?;
+        Ok(before - self.state.borrow().segments.len())
+    }
+
+    /// Moves the log start offset forward to `offset` (DeleteRecords) and
+    /// deletes segments wholly below it. Offsets below it become unreadable.
+    pub async fn advance_log_start_offset(&self, offset: u64) -> Result<()> {
+        let _append = self.append_lock.lock().await;
+        self.check_usable()?;
+        {
+            let state = self.state.borrow();
+            let log_end_offset = state.log_end_offset();
+            if offset > log_end_offset {
+                return Err(IoError::OffsetOutOfRange {
+                    offset,
+                    log_start_offset: state.log_start_offset,
+                    log_end_offset,
+                });
+            }
+            if offset <= state.log_start_offset {
+                return Ok(());
+            }
+        }
+        write_log_start_checkpoint(&self.storage, &self.dir, offset).await?;
+        self.state.borrow_mut().log_start_offset = offset;
+        loop {
+            let doomed = {
+                let state = self.state.borrow();
+                let mut bases = state.segments.keys();
+                let first = *bases.next().expect("a log has a segment");
+                match bases.next() {
+                    Some(&second) if second <= offset => Some(first),
+                    _ => None,
+                }
+            };
+            let Some(base) = doomed else {
+                break;
+            };
+            {
+                let mut state = self.state.borrow_mut();
+                state.segments.remove(&base);
+                let next = *state.segments.keys().next().expect("kept the rest");
+                state.cache.remove_segments_below(next);
+            }
+            remove_segment_files(&self.storage, &self.dir, base).await?;
+            tracing::debug!(dir = %self.dir.display(), base, "deleted segment below log start");
+        }
+        Ok(())
+    }
+
+    /// Removes every offset at or after `offset` (replication truncating a
+    /// diverged follower). The batch holding `offset` goes whole, so the new
+    /// log end offset is that batch's base offset (at most `offset`).
+    /// Truncating below the log start offset empties the log and restarts it
+    /// at `offset`.
+    pub async fn truncate_to(&self, offset: u64) -> Result<()> {
+        let _append = self.append_lock.lock().await;
+        let _write = self.write_lock.lock().await;
+        self.check_usable()?;
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        // Everything appended goes to disk first, so the file is the truth.
+        self.write_out(super::SyncWanted::Always).await?;
+        let (keep_base, doomed, start) = {
+            let state = self.state.borrow();
+            let restart = offset < state.log_start_offset;
+            let keep_base = if restart {
+                None
+            } else {
+                state.segments.range(..=offset).next_back().map(|(b, _)| *b)
+            };
+            let doomed: Vec<u64> = state
+                .segments
+                .keys()
+                .rev()
+                .copied()
+                .filter(|b| keep_base.is_none_or(|k| *b > k))
+                .collect();
+            (keep_base, doomed, restart.then_some(offset))
+        };
+        if let Some(start) = start {
+            write_log_start_checkpoint(&self.storage, &self.dir, start).await?;
+        }
+        for base in doomed {
+            self.state.borrow_mut().segments.remove(&base);
+            remove_segment_files(&self.storage, &self.dir, base)
+                .await
+                .map_err(|e| self.fail(e))?;
+        }
+        let base = match keep_base {
+            Some(base) => {
+                let cut = self.position_of_batch_holding(base, offset).await?;
+                let file = self.state.borrow().segments[&base].file.clone();
+                file.truncate(cut).await.map_err(|e| self.fail(e))?;
+                file.sync().await.map_err(|e| self.fail(e))?;
+                base
+            }
+            None => {
+                let segment = self
+                    .create_segment(offset)
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                let mut state = self.state.borrow_mut();
+                state.segments.insert(offset, segment);
+                state.log_start_offset = offset;
+                offset
+            }
+        };
+        self.state.borrow_mut().cache.truncate(base, 0);
+        self.reopen_tail(base).await.map_err(|e| self.fail(e))?;
+        let mut state = self.state.borrow_mut();
+        let end = state.log_end_offset();
+        state.write.synced_offset = end;
+        state.write.written_offset = end;
+        Ok(())
+    }
+
+    /// File position of the first batch in segment `base` whose last offset
+    /// is at least `offset` (the segment's size if none).
+    async fn position_of_batch_holding(&self, base: u64, offset: u64) -> Result<u64> {
+        // Truncation is rare: walk headers from the index hint with one
+        // small read each rather than share the read path's windowing.
+        let (start, size, file) = {
+            let state = self.state.borrow();
+            let segment = &state.segments[&base];
+            (
+                segment.offset_index.lookup(offset).position,
+                segment.size_bytes,
+                segment.file.clone(),
+            )
+        };
+        let mut position = start;
+        while position < size {
+            let window = file
+                .read_at(
+                    crate::storage::align_down(position),
+                    crate::storage::BLOCK_BYTES * 2,
+                )
+                .await?;
+            let skip = (position - crate::storage::align_down(position)) as usize;
+            let header = window
+                .as_slice()
+                .get(skip..)
+                .and_then(|b| crate::batch::header(b).ok())
+                .ok_or_else(|| IoError::CorruptSegment {
+                    path: self.dir.clone(),
+                    position,
+                    detail: "cannot read batch header while truncating".into(),
+                })?;
+            if header.last_offset() as u64 >= offset {
+                return Ok(position);
+            }
+            position += header.total_bytes() as u64;
+        }
+        Ok(size)
+    }
+}

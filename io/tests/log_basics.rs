@@ -1,0 +1,168 @@
+//! The partition log's behaviour through its public API, on the in-memory
+//! storage (no executor needed: its futures never pend).
+
+use std::path::Path;
+
+use futures::executor::block_on;
+use sluice_io::batch::build_test_batch;
+use sluice_io::storage::memory::MemStorage;
+use sluice_io::{AppendTime, FlushPolicy, IoError, LogConfig, PartitionLog, Retention};
+
+fn small_segments() -> LogConfig {
+    LogConfig {
+        segment_bytes: 64 << 10,
+        index_interval_bytes: 1024,
+        flush_policy: FlushPolicy::EveryWrite,
+        ..LogConfig::default()
+    }
+}
+
+fn offsets_in(bytes: &[u8]) -> Vec<(u64, u64)> {
+    sluice_io::batch::iter(bytes)
+        .map(|item| {
+            let (_, batch) = item.expect("valid batches");
+            let header = sluice_io::batch::header(batch).unwrap();
+            (header.base_offset() as u64, header.last_offset() as u64)
+        })
+        .collect()
+}
+
+#[test]
+fn append_read_roll_and_reopen() {
+    block_on(async {
+        let storage = MemStorage::new();
+        let dir = Path::new("/data/t-0");
+        let log = PartitionLog::open(storage.clone(), dir, small_segments())
+            .await
+            .unwrap();
+        assert_eq!(log.log_end_offset(), 0);
+        let mut expected = Vec::new();
+        for i in 0..200u64 {
+            let batch = build_test_batch(3, 700 + (i as usize % 50), 1000 + i as i64);
+            let info = log.append(&batch, 0, AppendTime::Create).await.unwrap();
+            assert_eq!(info.base_offset, i * 3);
+            assert_eq!(info.last_offset, i * 3 + 2);
+            log.wait_durable(info.last_offset + 1).await.unwrap();
+            expected.push((info.base_offset, info.last_offset));
+        }
+        assert!(
+            log.segment_base_offsets().len() > 1,
+            "rolled by segment.bytes"
+        );
+        assert_eq!(log.synced_offset(), 600);
+
+        // Read everything back, batch-aligned, in several reads.
+        let mut got = Vec::new();
+        let mut next = 0;
+        while next < log.log_end_offset() {
+            let read = log.read(next, 10_000, true).await.unwrap();
+            assert!(read.bytes > 0);
+            got.extend(offsets_in(&read.to_vec()));
+            next = read.next_offset;
+        }
+        assert_eq!(got, expected);
+
+        // A read from the middle of a batch starts at that batch.
+        let read = log.read(4, 1, true).await.unwrap();
+        assert_eq!(offsets_in(&read.to_vec()), vec![(3, 5)]);
+        assert!(matches!(
+            log.read(601, 100, true).await,
+            Err(IoError::OffsetOutOfRange { .. })
+        ));
+        assert_eq!(log.read(600, 100, true).await.unwrap().bytes, 0);
+
+        log.close().await.unwrap();
+        let reopened = PartitionLog::open(storage.clone(), dir, small_segments())
+            .await
+            .unwrap();
+        assert_eq!(reopened.log_end_offset(), 600);
+        let mut got = Vec::new();
+        let mut next = 0;
+        while next < 600 {
+            let read = reopened.read(next, 50_000, true).await.unwrap();
+            got.extend(offsets_in(&read.to_vec()));
+            next = read.next_offset;
+        }
+        assert_eq!(got, expected);
+        let info = reopened
+            .append(&build_test_batch(1, 10, 5), 0, AppendTime::Create)
+            .await
+            .unwrap();
+        assert_eq!(info.base_offset, 600);
+    });
+}
+
+#[test]
+fn timestamps_retention_truncation() {
+    block_on(async {
+        let storage = MemStorage::new();
+        let dir = Path::new("/data/t-1");
+        let log = PartitionLog::open(storage.clone(), dir, small_segments())
+            .await
+            .unwrap();
+        for i in 0..300i64 {
+            let info = log
+                .append(
+                    &build_test_batch(1, 900, 10_000 + i * 10),
+                    0,
+                    AppendTime::Create,
+                )
+                .await
+                .unwrap();
+            log.wait_durable(info.last_offset + 1).await.unwrap();
+        }
+        assert_eq!(
+            log.offset_for_timestamp(0).await.unwrap(),
+            Some((10_000, 0))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(10_505).await.unwrap(),
+            Some((10_510, 51))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(12_990).await.unwrap(),
+            Some((12_990, 299))
+        );
+        assert_eq!(log.offset_for_timestamp(13_000).await.unwrap(), None);
+
+        let segments_before = log.segment_base_offsets();
+        let deleted = log
+            .apply_retention(
+                0,
+                Retention {
+                    ms: None,
+                    bytes: Some(100_000),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(deleted > 0);
+        let segments_after = log.segment_base_offsets();
+        assert_eq!(log.log_start_offset(), segments_after[0]);
+        assert_eq!(segments_before.len() - deleted, segments_after.len());
+        assert!(matches!(
+            log.read(0, 100, true).await,
+            Err(IoError::OffsetOutOfRange { .. })
+        ));
+
+        log.truncate_to(250).await.unwrap();
+        assert_eq!(log.log_end_offset(), 250);
+        let info = log
+            .append(&build_test_batch(2, 10, 0), 0, AppendTime::Create)
+            .await
+            .unwrap();
+        assert_eq!(info.base_offset, 250);
+        log.wait_durable(252).await.unwrap();
+        let read = log.read(249, 10_000, true).await.unwrap();
+        assert_eq!(offsets_in(&read.to_vec()), vec![(249, 249), (250, 251)]);
+
+        log.advance_log_start_offset(251).await.unwrap();
+        assert_eq!(log.log_start_offset(), 251);
+        log.close().await.unwrap();
+        let reopened = PartitionLog::open(storage, dir, small_segments())
+            .await
+            .unwrap();
+        assert_eq!(reopened.log_start_offset(), 251);
+        assert_eq!(reopened.log_end_offset(), 252);
+    });
+}
