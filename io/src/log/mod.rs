@@ -278,12 +278,11 @@ impl<S: Storage> PartitionLog<S> {
         state.write.reserve(
             &*active.file,
             total_bytes,
-            active.size_bytes,
-            active.next_offset,
-            self.config
-                .write_min_bytes
-                .max(limits::WRITE_BUFFER_BYTES_MIN),
-            self.config.write_buffer_bytes_max,
+            write::LogEnd {
+                segment_size_bytes: active.size_bytes,
+                end_offset: active.next_offset,
+            },
+            write::BufferSizing::new(&self.config),
             tail_from_disk.as_deref(),
         );
         let open = state.write.open.as_mut().expect("reserved");

@@ -213,7 +213,8 @@ impl<S: Storage> PartitionLog<S> {
             }
             while let Some((_, last, _, total)) = cursor.batch_at(position).await? {
                 let fits = result.bytes + total <= max_bytes;
-                if !fits && !(min_one_batch && result.bytes == 0) {
+                let first_and_allowed = min_one_batch && result.bytes == 0;
+                if !(fits || first_and_allowed) {
                     break;
                 }
                 let chunk = cursor.bytes_at(position, total).await?;

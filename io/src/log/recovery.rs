@@ -83,6 +83,8 @@ impl<S: Storage> PartitionLog<S> {
             storage.sync_dir(&dir).await?;
             segments.insert(base, Segment::new(base, file, path));
         }
+        // Directory entries of files a killed process created, likewise.
+        storage.sync_dir(&dir).await?;
         let first_base = *segments.keys().next().expect("inserted above");
         let (active_size, active_end) = {
             let active = segments.values().next_back().expect("inserted above");
@@ -92,6 +94,12 @@ impl<S: Storage> PartitionLog<S> {
             .unwrap_or(first_base)
             .max(first_base)
             .min(active_end);
+        if checkpoint.is_some_and(|c| c > log_start_offset) {
+            // The start had moved past offsets a crash then lost; the log now
+            // starts where it ends, and the checkpoint must say so before
+            // those offsets are appended again.
+            write_log_start_checkpoint(&storage, &dir, log_start_offset).await?;
+        }
         Ok(PartitionLog {
             storage,
             dir,
@@ -155,12 +163,22 @@ async fn read_log_start_checkpoint<S: Storage>(storage: &S, dir: &Path) -> Resul
         Err(error) => return Err(error),
     };
     let bytes = read_whole(&file).await;
+    // A killed process may have left it unsynced; it is acted on now.
+    let synced = file.sync().await;
     file.close().await?;
     let bytes = bytes?;
-    let text = String::from_utf8_lossy(bytes.as_slice());
-    match text.trim().parse::<u64>() {
-        Ok(offset) => Ok(Some(offset)),
-        Err(_) => {
+    synced?;
+    // The checkpoint is "<offset>\n"; a torn rewrite can leave zeros after
+    // the newline, so read up to it and insist on it.
+    let text = bytes
+        .as_slice()
+        .split(|&b| b == b'\n')
+        .next()
+        .filter(|line| line.len() < bytes.len())
+        .and_then(|line| std::str::from_utf8(line).ok());
+    match text.and_then(|t| t.parse::<u64>().ok()) {
+        Some(offset) => Ok(Some(offset)),
+        None => {
             tracing::warn!(path = %path.display(), "ignoring unreadable log start offset checkpoint");
             Ok(None)
         }
@@ -321,8 +339,10 @@ async fn recover_tail<S: Storage>(
             );
         }
         segment.file.truncate(scan.valid_bytes).await?;
-        segment.file.sync().await?;
     }
+    // What a killed process wrote may not be synced yet; from here on it is
+    // reported durable, so make it so.
+    segment.file.sync().await?;
     Ok((segment, scan))
 }
 

@@ -77,7 +77,9 @@ impl<S: Storage> PartitionLog<S> {
                 return Ok(());
             }
         }
-        write_log_start_checkpoint(&self.storage, &self.dir, offset).await?;
+        write_log_start_checkpoint(&self.storage, &self.dir, offset)
+            .await
+            .map_err(|e| self.fail(e))?;
         self.state.borrow_mut().log_start_offset = offset;
         loop {
             let doomed = {
@@ -98,7 +100,9 @@ impl<S: Storage> PartitionLog<S> {
                 let next = *state.segments.keys().next().expect("kept the rest");
                 state.cache.remove_segments_below(next);
             }
-            remove_segment_files(&self.storage, &self.dir, base).await?;
+            remove_segment_files(&self.storage, &self.dir, base)
+                .await
+                .map_err(|e| self.fail(e))?;
             tracing::debug!(dir = %self.dir.display(), base, "deleted segment below log start");
         }
         Ok(())
@@ -136,7 +140,9 @@ impl<S: Storage> PartitionLog<S> {
             (keep_base, doomed, restart.then_some(offset))
         };
         if let Some(start) = start {
-            write_log_start_checkpoint(&self.storage, &self.dir, start).await?;
+            write_log_start_checkpoint(&self.storage, &self.dir, start)
+                .await
+                .map_err(|e| self.fail(e))?;
         }
         for base in doomed {
             self.state.borrow_mut().segments.remove(&base);
@@ -165,10 +171,18 @@ impl<S: Storage> PartitionLog<S> {
         };
         self.state.borrow_mut().cache.truncate(base, 0);
         self.reopen_tail(base).await.map_err(|e| self.fail(e))?;
-        let mut state = self.state.borrow_mut();
-        let end = state.log_end_offset();
-        state.write.synced_offset = end;
-        state.write.written_offset = end;
+        let (end, start) = {
+            let state = self.state.borrow();
+            (state.log_end_offset(), state.log_start_offset)
+        };
+        // Cutting the batch that straddles the log start leaves the start
+        // past the end; the log then starts (empty) where it now ends.
+        if end < start {
+            write_log_start_checkpoint(&self.storage, &self.dir, end)
+                .await
+                .map_err(|e| self.fail(e))?;
+            self.state.borrow_mut().log_start_offset = end;
+        }
         Ok(())
     }
 

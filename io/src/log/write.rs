@@ -22,6 +22,32 @@ use std::time::Instant;
 
 use crate::storage::{align_down, align_up, IoBuf, StorageFile, BLOCK_BYTES};
 
+/// Where the active segment ends: bytes appended and the next offset.
+#[derive(Clone, Copy, Debug)]
+pub struct LogEnd {
+    pub segment_size_bytes: u64,
+    pub end_offset: u64,
+}
+
+/// Bounds for a new write buffer's size.
+#[derive(Clone, Copy, Debug)]
+pub struct BufferSizing {
+    pub min_bytes: usize,
+    pub max_bytes: usize,
+}
+
+impl BufferSizing {
+    pub fn new(config: &crate::config::LogConfig) -> Self {
+        let max_bytes = config.write_buffer_bytes_max;
+        BufferSizing {
+            min_bytes: config
+                .write_min_bytes
+                .clamp(crate::config::limits::WRITE_BUFFER_BYTES_MIN, max_bytes),
+            max_bytes,
+        }
+    }
+}
+
 /// The buffer appends copy into.
 pub struct OpenBuffer<B> {
     pub buf: B,
@@ -105,12 +131,14 @@ impl<B: IoBuf> WriteState<B> {
         &mut self,
         file: &F,
         needed: usize,
-        segment_size_bytes: u64,
-        end_offset: u64,
-        buffer_bytes_min: usize,
-        buffer_bytes_max: usize,
+        log_end: LogEnd,
+        sizing: BufferSizing,
         tail_from_disk: Option<&[u8]>,
     ) {
+        let LogEnd {
+            segment_size_bytes,
+            end_offset,
+        } = log_end;
         if let Some(open) = &self.open {
             if open.capacity() - open.data_len >= needed {
                 return;
@@ -120,7 +148,7 @@ impl<B: IoBuf> WriteState<B> {
         let tail_len = (segment_size_bytes - tail_start) as usize;
         // Grow buffers towards the size the partition actually writes, so a
         // hot partition writes large blocks and a quiet one holds little.
-        let wanted = (self.last_write_bytes * 2).clamp(buffer_bytes_min, buffer_bytes_max);
+        let wanted = (self.last_write_bytes * 2).clamp(sizing.min_bytes, sizing.max_bytes);
         let capacity = align_up(wanted.max(tail_len + needed) as u64) as usize;
         let mut buf = file.alloc_buf(capacity);
         if tail_len > 0 {

@@ -107,8 +107,10 @@ pub async fn read_whole<F: StorageFile>(file: &F) -> Result<Chunk> {
     file.read_at(0, size as usize).await
 }
 
-/// Replaces a small file's contents durably enough for checkpoints and index
-/// files: write, cut to the exact length, sync.
+/// Replaces a small file's contents durably: write, cut to the exact length,
+/// sync the file and its directory (the file may be new). Written in place,
+/// not renamed: a checkpoint fits in one sector, which devices write whole,
+/// and a torn index file fails its checks on open and is rebuilt.
 pub async fn write_whole<S: Storage>(storage: &S, path: &Path, bytes: &[u8]) -> Result<()> {
     let file = storage.open(path, OpenMode::CreateIfMissing).await?;
     let mut buf = file.alloc_buf(align_up(bytes.len() as u64).max(BLOCK_BYTES as u64) as usize);
@@ -120,7 +122,11 @@ pub async fn write_whole<S: Storage>(storage: &S, path: &Path, bytes: &[u8]) -> 
     }
     .await;
     let closed = file.close().await;
-    result.and(closed)
+    result.and(closed)?;
+    match path.parent() {
+        Some(dir) => storage.sync_dir(dir).await,
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
