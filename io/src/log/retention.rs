@@ -139,11 +139,7 @@ impl<S: Storage> PartitionLog<S> {
                 .collect();
             (keep_base, doomed, restart.then_some(offset))
         };
-        if let Some(start) = start {
-            write_log_start_checkpoint(&self.storage, &self.dir, start)
-                .await
-                .map_err(|e| self.fail(e))?;
-        }
+        // Newest first, so a crash part way leaves a prefix of the log.
         for base in doomed {
             self.state.borrow_mut().segments.remove(&base);
             remove_segment_files(&self.storage, &self.dir, base)
@@ -159,6 +155,12 @@ impl<S: Storage> PartitionLog<S> {
                 base
             }
             None => {
+                // Only now that no segment is left does the start move back:
+                // moved first, a crash would expose old batches below it.
+                let start = start.expect("no kept segment means a restart");
+                write_log_start_checkpoint(&self.storage, &self.dir, start)
+                    .await
+                    .map_err(|e| self.fail(e))?;
                 let segment = self
                     .create_segment(offset)
                     .await
