@@ -347,7 +347,10 @@ async fn run_seed(seed: u64) -> Result<(), String> {
         check_prefix(&log, &model)
             .await
             .map_err(|e| format!("after {crash:?}: {e}"))?;
-        model.truncate(recovered_end);
+        // What survived is what the model holds from here on. (An empty
+        // log may restart past its last batch, at its checkpointed start.)
+        model.batches.retain(|b| b.1 < recovered_end);
+        model.log_end_offset = recovered_end;
         model.log_start_offset = log.log_start_offset();
     }
     // The recovered log keeps working.

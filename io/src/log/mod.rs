@@ -546,8 +546,17 @@ impl<S: Storage> PartitionLog<S> {
     /// indexes. Everything must already be written.
     async fn seal_active_files(&self) -> Result<()> {
         let (file, size, base, offset_index, time_index) = {
-            let state = self.state.borrow();
-            let active = state.active();
+            let mut state = self.state.borrow_mut();
+            let active = state
+                .segments
+                .values_mut()
+                .next_back()
+                .expect("a log has a segment");
+            // Kafka's last time index entry: the segment's max timestamp, so
+            // a reopened sealed segment knows it without a scan.
+            active
+                .time_index
+                .maybe_push(active.max_timestamp_ms, active.max_timestamp_offset);
             (
                 active.file.clone(),
                 active.size_bytes,

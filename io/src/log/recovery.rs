@@ -256,6 +256,9 @@ async fn load_sealed<S: Storage>(
                 });
             }
             segment.next_offset = next_base;
+            segment
+                .time_index
+                .maybe_push(segment.max_timestamp_ms, segment.max_timestamp_offset);
             let offset_path = segment::segment_path(dir, base, segment::OFFSET_INDEX_SUFFIX);
             write_whole(storage, &offset_path, &segment.offset_index.encode()).await?;
             let time_path = segment::segment_path(dir, base, segment::TIME_INDEX_SUFFIX);

@@ -59,6 +59,7 @@ impl Storage for DmaStorage {
     type File = DmaStorageFile;
 
     async fn open(&self, path: &Path, mode: OpenMode) -> Result<DmaStorageFile> {
+        iopoll_probe::prime(path).await;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -134,12 +135,15 @@ impl StorageFile for DmaStorageFile {
         if len == 0 {
             return Ok(Chunk::empty());
         }
+        // O_DIRECT wants the length aligned too; read whole blocks and hand
+        // back the bytes asked for (fewer at the end of the file).
         let read = self
             .file
-            .read_at_aligned(pos, len)
+            .read_at_aligned(pos, super::align_up(len as u64) as usize)
             .await
             .map_err(os_error("reading", &self.path))?;
-        Ok(Chunk::new(Rc::new(ReadOwner(read))))
+        let got = read.len().min(len);
+        Ok(Chunk::new(Rc::new(ReadOwner(read))).slice(0..got))
     }
 
     async fn sync(&self) -> Result<()> {
@@ -175,6 +179,49 @@ impl StorageFile for DmaStorageFile {
             .close()
             .await
             .map_err(os_error("closing", &self.path))
+    }
+}
+
+/// glommio decides once per thread and device whether the device supports
+/// io_uring polled I/O (IOPOLL), by reading the first block of the first
+/// `DmaFile` opened there. If that file is empty the read succeeds without
+/// touching the device, glommio concludes "yes", and on devices without poll
+/// queues (virtio disks, most SSDs without `poll_queues`) every later DMA
+/// read on the thread fails with EOPNOTSUPP. A new partition's empty segment
+/// is often the first file a shard opens, so before the first open on each
+/// device we let glommio probe a file that has a block of data.
+mod iopoll_probe {
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+
+    use glommio::io::DmaFile;
+
+    thread_local! {
+        static PROBED_DEVICES: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
+    }
+
+    const PROBE_FILE_NAME: &str = ".sluice-iopoll-probe";
+
+    pub async fn prime(path: &Path) {
+        let Some(dir) = path.parent() else { return };
+        let Ok(device) = std::fs::metadata(dir).map(|m| m.dev()) else {
+            return; // the open that follows reports the missing directory
+        };
+        if PROBED_DEVICES.with(|p| p.borrow().contains(&device)) {
+            return;
+        }
+        PROBED_DEVICES.with(|p| p.borrow_mut().insert(device));
+        let probe = dir.join(PROBE_FILE_NAME);
+        // Best effort: if the probe cannot be made, glommio probes the next
+        // file itself, as it would have without us.
+        if std::fs::write(&probe, [0x5au8; super::BLOCK_BYTES]).is_ok() {
+            if let Ok(file) = DmaFile::open(&probe).await {
+                let _ = file.close().await;
+            }
+        }
+        let _ = std::fs::remove_file(&probe);
     }
 }
 
