@@ -1,0 +1,370 @@
+//! The broker keys Sluice knows: Kafka's names, types, ranges and defaults,
+//! and the parsing of one value by its key's type.
+//!
+//! The table drives validation of single values, `describe()` and the
+//! known/unknown split. Rules that involve several keys (precedence between
+//! synonyms, listeners, log directories, replication) live in `mod.rs`.
+
+use super::{ConfigError, ConfigType};
+
+pub const BROKER_ID: &str = "broker.id";
+pub const LISTENERS: &str = "listeners";
+pub const ADVERTISED_LISTENERS: &str = "advertised.listeners";
+pub const LISTENER_SECURITY_PROTOCOL_MAP: &str = "listener.security.protocol.map";
+pub const LOG_DIRS: &str = "log.dirs";
+pub const LOG_DIR: &str = "log.dir";
+pub const NUM_PARTITIONS: &str = "num.partitions";
+pub const DEFAULT_REPLICATION_FACTOR: &str = "default.replication.factor";
+pub const OFFSETS_TOPIC_REPLICATION_FACTOR: &str = "offsets.topic.replication.factor";
+pub const OFFSETS_TOPIC_NUM_PARTITIONS: &str = "offsets.topic.num.partitions";
+pub const AUTO_CREATE_TOPICS_ENABLE: &str = "auto.create.topics.enable";
+pub const MESSAGE_MAX_BYTES: &str = "message.max.bytes";
+pub const SOCKET_REQUEST_MAX_BYTES: &str = "socket.request.max.bytes";
+pub const LOG_SEGMENT_BYTES: &str = "log.segment.bytes";
+pub const LOG_ROLL_MS: &str = "log.roll.ms";
+pub const LOG_ROLL_HOURS: &str = "log.roll.hours";
+pub const LOG_RETENTION_MS: &str = "log.retention.ms";
+pub const LOG_RETENTION_MINUTES: &str = "log.retention.minutes";
+pub const LOG_RETENTION_HOURS: &str = "log.retention.hours";
+pub const LOG_RETENTION_BYTES: &str = "log.retention.bytes";
+pub const LOG_RETENTION_CHECK_INTERVAL_MS: &str = "log.retention.check.interval.ms";
+pub const LOG_FLUSH_INTERVAL_MESSAGES: &str = "log.flush.interval.messages";
+pub const LOG_FLUSH_INTERVAL_MS: &str = "log.flush.interval.ms";
+pub const LOG_FLUSH_SCHEDULER_INTERVAL_MS: &str = "log.flush.scheduler.interval.ms";
+pub const LOG_INDEX_INTERVAL_BYTES: &str = "log.index.interval.bytes";
+pub const ZOOKEEPER_CONNECT: &str = "zookeeper.connect";
+pub const NUM_IO_THREADS: &str = "num.io.threads";
+pub const NUM_NETWORK_THREADS: &str = "num.network.threads";
+pub const SLUICE_CORES: &str = "sluice.cores";
+
+/// The most shards (cores) one node runs. Every shard keeps a full routing
+/// table and a mesh queue to every other shard, so the mesh grows with the
+/// square of this.
+pub const CORES_MAX: usize = 256;
+
+/// Kafka's smallest legal segment: one v0 record's overhead
+/// (`LegacyRecord.RECORD_OVERHEAD_V0`).
+pub const SEGMENT_BYTES_MIN: i64 = 14;
+
+/// Synonym chains, highest precedence first, as Kafka's DescribeConfigs
+/// reports them (`DynamicBrokerConfig.brokerConfigSynonyms`).
+pub const RETENTION_CHAIN: &[&str] =
+    &[LOG_RETENTION_MS, LOG_RETENTION_MINUTES, LOG_RETENTION_HOURS];
+pub const ROLL_CHAIN: &[&str] = &[LOG_ROLL_MS, LOG_ROLL_HOURS];
+pub const FLUSH_MS_CHAIN: &[&str] = &[LOG_FLUSH_INTERVAL_MS, LOG_FLUSH_SCHEDULER_INTERVAL_MS];
+
+fn bounds(ty: ConfigType) -> (i64, i64) {
+    match ty {
+        ConfigType::Short => (i16::MIN.into(), i16::MAX.into()),
+        ConfigType::Int => (i32::MIN.into(), i32::MAX.into()),
+        _ => (i64::MIN, i64::MAX),
+    }
+}
+
+fn expected(ty: ConfigType) -> &'static str {
+    match ty {
+        ConfigType::Short => "a 16-bit integer (SHORT)",
+        ConfigType::Int => "a 32-bit integer (INT)",
+        ConfigType::Long => "a 64-bit integer (LONG)",
+        ConfigType::Boolean => "true or false",
+        ConfigType::Double => "a number (DOUBLE)",
+        ConfigType::String | ConfigType::List => "text",
+    }
+}
+
+/// A key's default when it is not set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultValue {
+    /// Kafka's `null`: unset, so a synonym or a rule decides.
+    Null,
+    Text(&'static str),
+    /// `std::thread::available_parallelism()` of this machine.
+    AvailableCores,
+}
+
+/// One known key.
+#[derive(Clone, Copy, Debug)]
+pub struct KeySpec {
+    pub name: &'static str,
+    pub ty: ConfigType,
+    /// Inclusive range for numbers; the type's full range where Kafka has no
+    /// validator.
+    pub min: i64,
+    pub max: i64,
+    pub default: DefaultValue,
+    /// False for keys accepted for compatibility that change nothing.
+    pub used: bool,
+}
+
+impl KeySpec {
+    pub const fn new(
+        name: &'static str,
+        ty: ConfigType,
+        min: i64,
+        max: i64,
+        default: DefaultValue,
+    ) -> Self {
+        KeySpec {
+            name,
+            ty,
+            min,
+            max,
+            default,
+            used: true,
+        }
+    }
+    pub const fn text(name: &'static str, default: DefaultValue) -> Self {
+        KeySpec::new(name, ConfigType::String, 0, 0, default)
+    }
+    pub const fn unused(self) -> Self {
+        KeySpec {
+            used: false,
+            ..self
+        }
+    }
+}
+
+const INT_MAX: i64 = i32::MAX as i64;
+const SHORT_MAX: i64 = i16::MAX as i64;
+const LONG_MAX: i64 = i64::MAX;
+const LONG_MIN: i64 = i64::MIN;
+const INT_MIN: i64 = i32::MIN as i64;
+
+use ConfigType::{Boolean, Int, Long, Short};
+use DefaultValue::{Null, Text};
+
+/// Every key Sluice knows, in the order `describe()` lists them.
+/// Defaults are Kafka 3.x's except where the module doc's table says.
+pub const KEYS: &[KeySpec] = &[
+    KeySpec::new(BROKER_ID, Int, -1, INT_MAX, Text("0")),
+    KeySpec::text(LISTENERS, Text("PLAINTEXT://127.0.0.1:9092")),
+    KeySpec::text(ADVERTISED_LISTENERS, Null),
+    KeySpec::text(
+        LISTENER_SECURITY_PROTOCOL_MAP,
+        Text("PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
+    ),
+    KeySpec::text(LOG_DIRS, Null),
+    KeySpec::text(LOG_DIR, Text("./data")),
+    KeySpec::new(NUM_PARTITIONS, Int, 1, INT_MAX, Text("1")),
+    // Kafka has no validator here; a factor is an i16 on the wire.
+    KeySpec::new(DEFAULT_REPLICATION_FACTOR, Int, 1, SHORT_MAX, Text("1")),
+    // Kafka's default is 3; the embedded node reads an unset one as 1.
+    KeySpec::new(
+        OFFSETS_TOPIC_REPLICATION_FACTOR,
+        Short,
+        1,
+        SHORT_MAX,
+        Text("3"),
+    ),
+    KeySpec::new(OFFSETS_TOPIC_NUM_PARTITIONS, Int, 1, INT_MAX, Text("50")),
+    KeySpec::new(AUTO_CREATE_TOPICS_ENABLE, Boolean, 0, 0, Text("true")),
+    KeySpec::new(MESSAGE_MAX_BYTES, Int, 0, INT_MAX, Text("1048588")),
+    KeySpec::new(SOCKET_REQUEST_MAX_BYTES, Int, 1, INT_MAX, Text("104857600")),
+    KeySpec::new(
+        LOG_SEGMENT_BYTES,
+        Int,
+        SEGMENT_BYTES_MIN,
+        INT_MAX,
+        Text("1073741824"),
+    ),
+    // Kafka has no validator on log.roll.ms; topic-level segment.ms needs >= 1.
+    KeySpec::new(LOG_ROLL_MS, Long, 1, LONG_MAX, Null),
+    KeySpec::new(LOG_ROLL_HOURS, Int, 1, INT_MAX, Text("168")),
+    // Negative means unlimited; 0 is refused by the loader, as Kafka does.
+    KeySpec::new(LOG_RETENTION_MS, Long, LONG_MIN, LONG_MAX, Null),
+    KeySpec::new(LOG_RETENTION_MINUTES, Int, INT_MIN, INT_MAX, Null),
+    KeySpec::new(LOG_RETENTION_HOURS, Int, INT_MIN, INT_MAX, Text("168")),
+    KeySpec::new(LOG_RETENTION_BYTES, Long, LONG_MIN, LONG_MAX, Text("-1")),
+    KeySpec::new(
+        LOG_RETENTION_CHECK_INTERVAL_MS,
+        Long,
+        1,
+        LONG_MAX,
+        Text("300000"),
+    ),
+    KeySpec::new(
+        LOG_FLUSH_INTERVAL_MESSAGES,
+        Long,
+        1,
+        LONG_MAX,
+        Text("9223372036854775807"),
+    ),
+    // Kafka has no validator on these two; a negative interval means nothing.
+    KeySpec::new(LOG_FLUSH_INTERVAL_MS, Long, 0, LONG_MAX, Null),
+    KeySpec::new(
+        LOG_FLUSH_SCHEDULER_INTERVAL_MS,
+        Long,
+        0,
+        LONG_MAX,
+        Text("9223372036854775807"),
+    ),
+    KeySpec::new(LOG_INDEX_INTERVAL_BYTES, Int, 0, INT_MAX, Text("4096")),
+    KeySpec::text(ZOOKEEPER_CONNECT, Null),
+    KeySpec::new(NUM_IO_THREADS, Int, 1, INT_MAX, Text("8")).unused(),
+    KeySpec::new(NUM_NETWORK_THREADS, Int, 1, INT_MAX, Text("3")).unused(),
+    KeySpec::new(
+        SLUICE_CORES,
+        Int,
+        1,
+        CORES_MAX as i64,
+        DefaultValue::AvailableCores,
+    ),
+];
+
+pub fn spec(name: &str) -> Option<&'static KeySpec> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+/// The synonym chain a known key belongs to, highest precedence first; a
+/// key without synonyms is a chain of one.
+pub fn chain_of(spec: &'static KeySpec) -> &'static [&'static str] {
+    [RETENTION_CHAIN, ROLL_CHAIN, FLUSH_MS_CHAIN]
+        .into_iter()
+        .find(|chain| chain.contains(&spec.name))
+        .unwrap_or(std::slice::from_ref(&spec.name))
+}
+
+/// A value parsed by its key's type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Number(i64),
+    Bool(bool),
+    Text(String),
+}
+
+impl Value {
+    /// The value as Kafka's `ConfigDef.convertToString` renders it.
+    pub fn render(&self) -> String {
+        match self {
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Text(t) => t.clone(),
+        }
+    }
+}
+
+impl KeySpec {
+    /// Parses `raw` as Kafka's `ConfigDef.parseType` does (the value trimmed
+    /// first), then checks the range.
+    pub fn parse(&self, raw: &str) -> Result<Value, ConfigError> {
+        let trimmed = raw.trim();
+        let bad_type = || ConfigError::Parse {
+            key: self.name,
+            value: raw.to_string(),
+            expected: expected(self.ty),
+        };
+        match self.ty {
+            ConfigType::String | ConfigType::List => Ok(Value::Text(trimmed.to_string())),
+            ConfigType::Double => {
+                let x: f64 = trimmed.parse().map_err(|_| bad_type())?;
+                if !x.is_finite() {
+                    return Err(bad_type());
+                }
+                if x < self.min as f64 || x > self.max as f64 {
+                    return Err(ConfigError::OutOfRange {
+                        key: self.name,
+                        value: raw.to_string(),
+                        expected: self.range_text(),
+                    });
+                }
+                Ok(Value::Text(trimmed.to_string()))
+            }
+            ConfigType::Boolean => {
+                if trimmed.eq_ignore_ascii_case("true") {
+                    Ok(Value::Bool(true))
+                } else if trimmed.eq_ignore_ascii_case("false") {
+                    Ok(Value::Bool(false))
+                } else {
+                    Err(bad_type())
+                }
+            }
+            ConfigType::Short | ConfigType::Int | ConfigType::Long => {
+                let n: i64 = trimmed.parse().map_err(|_| bad_type())?;
+                let (type_min, type_max) = bounds(self.ty);
+                if n < type_min || n > type_max {
+                    return Err(bad_type());
+                }
+                if n < self.min || n > self.max {
+                    return Err(ConfigError::OutOfRange {
+                        key: self.name,
+                        value: raw.to_string(),
+                        expected: self.range_text(),
+                    });
+                }
+                Ok(Value::Number(n))
+            }
+        }
+    }
+
+    fn range_text(&self) -> String {
+        let (type_min, type_max) = bounds(self.ty);
+        match (self.min > type_min, self.max < type_max) {
+            (true, true) => format!("a value between {} and {}", self.min, self.max),
+            (true, false) => format!("a value of at least {}", self.min),
+            (false, true) => format!("a value of at most {}", self.max),
+            (false, false) => "any value".to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_is_valid_for_its_key() {
+        for key in KEYS {
+            if let Text(text) = key.default {
+                key.parse(text)
+                    .unwrap_or_else(|e| panic!("{}: {e}", key.name));
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        for (i, key) in KEYS.iter().enumerate() {
+            assert!(
+                KEYS[i + 1..].iter().all(|k| k.name != key.name),
+                "{}",
+                key.name
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_parse_like_java() {
+        let int = spec(NUM_PARTITIONS).unwrap();
+        assert_eq!(int.parse(" 12 ").unwrap(), Value::Number(12));
+        assert_eq!(int.parse("+12").unwrap(), Value::Number(12));
+        assert_eq!(int.parse("012").unwrap(), Value::Number(12));
+        for bad in ["", "1.0", "1e3", "0x10", "1_000", "ten", "2147483648"] {
+            assert!(
+                matches!(int.parse(bad), Err(ConfigError::Parse { .. })),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            int.parse("0"),
+            Err(ConfigError::OutOfRange { .. })
+        ));
+        let short = spec(OFFSETS_TOPIC_REPLICATION_FACTOR).unwrap();
+        assert!(matches!(
+            short.parse("32768"),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+
+    #[test]
+    fn booleans_ignore_case() {
+        let b = spec(AUTO_CREATE_TOPICS_ENABLE).unwrap();
+        assert_eq!(b.parse(" TRUE ").unwrap(), Value::Bool(true));
+        assert_eq!(b.parse("False").unwrap(), Value::Bool(false));
+        for bad in ["yes", "1", "", "t"] {
+            assert!(
+                matches!(b.parse(bad), Err(ConfigError::Parse { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,730 @@
+//! Topic-level configs: Kafka's names, their defaults derived from the broker
+//! (`segment.bytes` from `log.segment.bytes`, ...), and validation of the
+//! `name=value` pairs clients send in CreateTopics and AlterConfigs.
+//!
+//! | topic config | default | Sluice |
+//! |---|---|---|
+//! | `segment.bytes` | `log.segment.bytes` | segment size |
+//! | `segment.ms` | `log.roll.ms` / `log.roll.hours` | segment age before a roll |
+//! | `retention.ms` | `log.retention.ms` / `.minutes` / `.hours` | time retention; -1 unlimited |
+//! | `retention.bytes` | `log.retention.bytes` | size retention; negative unlimited |
+//! | `flush.messages` | `log.flush.interval.messages` | fsync every N messages |
+//! | `flush.ms` | `log.flush.interval.ms` | fsync every N ms |
+//! | `index.interval.bytes` | `log.index.interval.bytes` | sparse index spacing |
+//! | `max.message.bytes` | `message.max.bytes` | largest batch accepted |
+//! | `cleanup.policy` | `delete` | `delete` applies retention; `compact` is accepted, but logs are not compacted yet (a reader sees every record, a superset of what compaction keeps) |
+//! | `message.timestamp.type` | `CreateTime` | `LogAppendTime` makes the broker stamp batches |
+//! | `min.insync.replicas` | `1` | checked for `acks=all` |
+//! | `compression.type` | `producer` | batches are kept as the producer compressed them; other values are accepted, recompression is not implemented yet |
+//!
+//! Other Kafka 3.x topic configs (`delete.retention.ms`,
+//! `min.compaction.lag.ms`, `segment.index.bytes`, `preallocate`, ...) are
+//! validated and kept with Kafka's defaults, because clients (Kafka Streams,
+//! Connect, schema registries) send them, but they change nothing yet. A
+//! name Kafka does not know is refused, as Kafka refuses it.
+
+use std::collections::BTreeMap;
+
+use super::keys::{
+    DefaultValue, KeySpec, Value, LOG_FLUSH_INTERVAL_MESSAGES, LOG_FLUSH_INTERVAL_MS,
+    LOG_INDEX_INTERVAL_BYTES, LOG_RETENTION_BYTES, LOG_RETENTION_MS, LOG_ROLL_MS,
+    LOG_SEGMENT_BYTES, MESSAGE_MAX_BYTES, SEGMENT_BYTES_MIN,
+};
+use super::{BrokerConfig, ConfigEntry, ConfigError, ConfigSource, ConfigSynonym, ConfigType};
+
+/// Kafka's `INVALID_CONFIG` error code, which every [`TopicConfigError`] maps
+/// to in CreateTopics, AlterConfigs and IncrementalAlterConfigs responses.
+pub const INVALID_CONFIG: i16 = 40;
+
+/// A refused topic config. The messages are Kafka's, word for word, since
+/// clients show them to people who know Kafka's.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TopicConfigError {
+    #[error("Unknown topic config name: {name}")]
+    UnknownName { name: String },
+    #[error("Invalid value {value} for configuration {name}: {reason}")]
+    InvalidValue {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+impl TopicConfigError {
+    /// Both kinds are `INVALID_CONFIG` on the wire.
+    pub fn kafka_error_code(&self) -> i16 {
+        INVALID_CONFIG
+    }
+}
+
+pub const SEGMENT_BYTES: &str = "segment.bytes";
+pub const SEGMENT_MS: &str = "segment.ms";
+pub const RETENTION_MS: &str = "retention.ms";
+pub const RETENTION_BYTES: &str = "retention.bytes";
+pub const FLUSH_MESSAGES: &str = "flush.messages";
+pub const FLUSH_MS: &str = "flush.ms";
+pub const INDEX_INTERVAL_BYTES: &str = "index.interval.bytes";
+pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
+pub const CLEANUP_POLICY: &str = "cleanup.policy";
+pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
+pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
+pub const COMPRESSION_TYPE: &str = "compression.type";
+
+use ConfigType::{Boolean, Double, Int, List, Long, String as Str};
+use DefaultValue::Text;
+
+const LONG_MAX: i64 = i64::MAX;
+const INT_MAX: i64 = i32::MAX as i64;
+
+/// Every topic config Sluice accepts, in the order `describe` lists them.
+/// Defaults of the first eight come from the broker (see
+/// [`broker_key_of`]); the texts here are Kafka's defaults.
+const TOPIC_KEYS: &[KeySpec] = &[
+    KeySpec::new(
+        SEGMENT_BYTES,
+        Int,
+        SEGMENT_BYTES_MIN,
+        INT_MAX,
+        Text("1073741824"),
+    ),
+    KeySpec::new(SEGMENT_MS, Long, 1, LONG_MAX, Text("604800000")),
+    KeySpec::new(RETENTION_MS, Long, -1, LONG_MAX, Text("604800000")),
+    KeySpec::new(RETENTION_BYTES, Long, i64::MIN, LONG_MAX, Text("-1")),
+    KeySpec::new(
+        FLUSH_MESSAGES,
+        Long,
+        1,
+        LONG_MAX,
+        Text("9223372036854775807"),
+    ),
+    KeySpec::new(FLUSH_MS, Long, 0, LONG_MAX, Text("9223372036854775807")),
+    KeySpec::new(INDEX_INTERVAL_BYTES, Int, 0, INT_MAX, Text("4096")),
+    KeySpec::new(MAX_MESSAGE_BYTES, Int, 0, INT_MAX, Text("1048588")),
+    KeySpec::new(CLEANUP_POLICY, List, 0, 0, Text("delete")),
+    KeySpec::new(MESSAGE_TIMESTAMP_TYPE, Str, 0, 0, Text("CreateTime")),
+    KeySpec::new(MIN_INSYNC_REPLICAS, Int, 1, INT_MAX, Text("1")),
+    KeySpec::new(COMPRESSION_TYPE, Str, 0, 0, Text("producer")),
+    // Accepted and kept, no effect yet.
+    KeySpec::new("delete.retention.ms", Long, 0, LONG_MAX, Text("86400000")).unused(),
+    KeySpec::new("min.compaction.lag.ms", Long, 0, LONG_MAX, Text("0")).unused(),
+    KeySpec::new(
+        "max.compaction.lag.ms",
+        Long,
+        1,
+        LONG_MAX,
+        Text("9223372036854775807"),
+    )
+    .unused(),
+    KeySpec::new("min.cleanable.dirty.ratio", Double, 0, 1, Text("0.5")).unused(),
+    KeySpec::new("segment.index.bytes", Int, 4, INT_MAX, Text("10485760")).unused(),
+    KeySpec::new("segment.jitter.ms", Long, 0, LONG_MAX, Text("0")).unused(),
+    KeySpec::new("file.delete.delay.ms", Long, 0, LONG_MAX, Text("60000")).unused(),
+    KeySpec::new("preallocate", Boolean, 0, 0, Text("false")).unused(),
+    KeySpec::new(
+        "unclean.leader.election.enable",
+        Boolean,
+        0,
+        0,
+        Text("false"),
+    )
+    .unused(),
+    KeySpec::new("message.downconversion.enable", Boolean, 0, 0, Text("true")).unused(),
+    KeySpec::new("message.format.version", Str, 0, 0, Text("3.0-IV1")).unused(),
+    KeySpec::new(
+        "message.timestamp.difference.max.ms",
+        Long,
+        0,
+        LONG_MAX,
+        Text("9223372036854775807"),
+    )
+    .unused(),
+    KeySpec::new(
+        "message.timestamp.before.max.ms",
+        Long,
+        0,
+        LONG_MAX,
+        Text("9223372036854775807"),
+    )
+    .unused(),
+    KeySpec::new(
+        "message.timestamp.after.max.ms",
+        Long,
+        0,
+        LONG_MAX,
+        Text("9223372036854775807"),
+    )
+    .unused(),
+    KeySpec::new(
+        "leader.replication.throttled.replicas",
+        List,
+        0,
+        0,
+        Text(""),
+    )
+    .unused(),
+    KeySpec::new(
+        "follower.replication.throttled.replicas",
+        List,
+        0,
+        0,
+        Text(""),
+    )
+    .unused(),
+    KeySpec::new("remote.storage.enable", Boolean, 0, 0, Text("false")).unused(),
+    KeySpec::new("local.retention.ms", Long, -2, LONG_MAX, Text("-2")).unused(),
+    KeySpec::new("local.retention.bytes", Long, -2, LONG_MAX, Text("-2")).unused(),
+];
+
+/// The broker key whose value is a topic config's default (Kafka's
+/// `ServerTopicConfigSynonyms`), for the topic configs that have one here.
+pub fn broker_key_of(topic_name: &str) -> Option<&'static str> {
+    Some(match topic_name {
+        SEGMENT_BYTES => LOG_SEGMENT_BYTES,
+        SEGMENT_MS => LOG_ROLL_MS,
+        RETENTION_MS => LOG_RETENTION_MS,
+        RETENTION_BYTES => LOG_RETENTION_BYTES,
+        FLUSH_MESSAGES => LOG_FLUSH_INTERVAL_MESSAGES,
+        FLUSH_MS => LOG_FLUSH_INTERVAL_MS,
+        INDEX_INTERVAL_BYTES => LOG_INDEX_INTERVAL_BYTES,
+        MAX_MESSAGE_BYTES => MESSAGE_MAX_BYTES,
+        _ => return None,
+    })
+}
+
+/// `cleanup.policy`: `delete`, `compact`, or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    pub delete: bool,
+    pub compact: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimestampType {
+    CreateTime,
+    LogAppendTime,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompressionType {
+    Producer,
+    Uncompressed,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+const COMPRESSION_TYPES: &[(&str, CompressionType)] = &[
+    ("uncompressed", CompressionType::Uncompressed),
+    ("zstd", CompressionType::Zstd),
+    ("lz4", CompressionType::Lz4),
+    ("snappy", CompressionType::Snappy),
+    ("gzip", CompressionType::Gzip),
+    ("producer", CompressionType::Producer),
+];
+
+/// One topic's effective configuration: defaults from the broker plus the
+/// topic's own overrides. Kept by the shard that owns the topic's
+/// partitions; replaced whole when the topic's config changes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopicConfig {
+    pub segment_bytes: u64,
+    pub segment_ms: i64,
+    /// None is unlimited.
+    pub retention_ms: Option<i64>,
+    /// None is unlimited.
+    pub retention_bytes: Option<u64>,
+    pub flush_messages: u64,
+    pub flush_ms: u64,
+    pub index_interval_bytes: u64,
+    pub max_message_bytes: usize,
+    pub cleanup_policy: CleanupPolicy,
+    pub message_timestamp_type: TimestampType,
+    pub min_insync_replicas: i32,
+    pub compression_type: CompressionType,
+    /// The topic's own settings, rendered as Kafka renders them.
+    overrides: BTreeMap<&'static str, String>,
+}
+
+impl Default for TopicConfig {
+    /// Kafka's defaults: those of a broker with every key at its default.
+    fn default() -> Self {
+        TopicConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3_600_000,
+            retention_ms: Some(7 * 24 * 3_600_000),
+            retention_bytes: None,
+            flush_messages: i64::MAX as u64,
+            flush_ms: i64::MAX as u64,
+            index_interval_bytes: 4096,
+            max_message_bytes: 1_048_588,
+            cleanup_policy: CleanupPolicy {
+                delete: true,
+                compact: false,
+            },
+            message_timestamp_type: TimestampType::CreateTime,
+            min_insync_replicas: 1,
+            compression_type: CompressionType::Producer,
+            overrides: BTreeMap::new(),
+        }
+    }
+}
+
+/// Checks one `name=value` as CreateTopics and AlterConfigs would.
+pub fn validate_topic_config(name: &str, value: &str) -> Result<(), TopicConfigError> {
+    TopicConfig::default().set(name, value)
+}
+
+impl TopicConfig {
+    /// Applies one override after validating it; on error nothing changes.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), TopicConfigError> {
+        let spec = TOPIC_KEYS.iter().find(|k| k.name == name).ok_or_else(|| {
+            TopicConfigError::UnknownName {
+                name: name.to_string(),
+            }
+        })?;
+        let invalid = |reason: String| TopicConfigError::InvalidValue {
+            name: spec.name,
+            value: value.to_string(),
+            reason,
+        };
+        let parsed = spec
+            .parse(value)
+            .map_err(|e| invalid(kafka_reason(spec, &e)))?;
+        let number = match parsed {
+            Value::Number(n) => n,
+            _ => 0,
+        };
+        let text = match &parsed {
+            Value::Text(t) => t.as_str(),
+            _ => "",
+        };
+        let mut rendered = parsed.render();
+        match spec.name {
+            SEGMENT_BYTES => self.segment_bytes = number as u64,
+            SEGMENT_MS => self.segment_ms = number,
+            RETENTION_MS => self.retention_ms = (number >= 0).then_some(number),
+            RETENTION_BYTES => self.retention_bytes = u64::try_from(number).ok(),
+            FLUSH_MESSAGES => self.flush_messages = number as u64,
+            FLUSH_MS => self.flush_ms = number as u64,
+            INDEX_INTERVAL_BYTES => self.index_interval_bytes = number as u64,
+            MAX_MESSAGE_BYTES => self.max_message_bytes = number as usize,
+            MIN_INSYNC_REPLICAS => self.min_insync_replicas = number as i32,
+            CLEANUP_POLICY => {
+                let mut policy = CleanupPolicy {
+                    delete: false,
+                    compact: false,
+                };
+                let items: Vec<&str> = text
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                for item in &items {
+                    match *item {
+                        "delete" => policy.delete = true,
+                        "compact" => policy.compact = true,
+                        _ => {
+                            return Err(invalid(
+                                "String must be one of: compact, delete".to_string(),
+                            ))
+                        }
+                    }
+                }
+                if items.is_empty() {
+                    return Err(invalid(
+                        "expected compact, delete or compact,delete".to_string(),
+                    ));
+                }
+                self.cleanup_policy = policy;
+                rendered = items.join(",");
+            }
+            MESSAGE_TIMESTAMP_TYPE => {
+                self.message_timestamp_type = match text {
+                    "CreateTime" => TimestampType::CreateTime,
+                    "LogAppendTime" => TimestampType::LogAppendTime,
+                    _ => {
+                        return Err(invalid(
+                            "String must be one of: CreateTime, LogAppendTime".to_string(),
+                        ))
+                    }
+                }
+            }
+            COMPRESSION_TYPE => {
+                self.compression_type = COMPRESSION_TYPES
+                    .iter()
+                    .find(|(n, _)| *n == text)
+                    .map(|(_, t)| *t)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = COMPRESSION_TYPES.iter().map(|(n, _)| *n).collect();
+                        invalid(format!("String must be one of: {}", names.join(", ")))
+                    })?;
+            }
+            _ => debug_assert!(!spec.used, "{} has no field", spec.name),
+        }
+        self.overrides.insert(spec.name, rendered);
+        Ok(())
+    }
+
+    /// The topic's own settings (name, value), for persisting them.
+    pub fn overrides(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.overrides.iter().map(|(k, v)| (*k, v.as_str()))
+    }
+
+    /// A config's value as Kafka renders it.
+    fn value_of(&self, spec: &KeySpec) -> String {
+        if let Some(value) = self.overrides.get(spec.name) {
+            return value.clone();
+        }
+        let policy = self.cleanup_policy;
+        match spec.name {
+            SEGMENT_BYTES => self.segment_bytes.to_string(),
+            SEGMENT_MS => self.segment_ms.to_string(),
+            RETENTION_MS => self.retention_ms.unwrap_or(-1).to_string(),
+            RETENTION_BYTES => self.retention_bytes.map_or(-1, |b| b as i64).to_string(),
+            FLUSH_MESSAGES => self.flush_messages.to_string(),
+            FLUSH_MS => self.flush_ms.to_string(),
+            INDEX_INTERVAL_BYTES => self.index_interval_bytes.to_string(),
+            MAX_MESSAGE_BYTES => self.max_message_bytes.to_string(),
+            CLEANUP_POLICY => match (policy.compact, policy.delete) {
+                (true, true) => "compact,delete",
+                (true, false) => "compact",
+                _ => "delete",
+            }
+            .to_string(),
+            MESSAGE_TIMESTAMP_TYPE => format!("{:?}", self.message_timestamp_type),
+            MIN_INSYNC_REPLICAS => self.min_insync_replicas.to_string(),
+            COMPRESSION_TYPE => {
+                let name = COMPRESSION_TYPES
+                    .iter()
+                    .find(|(_, t)| *t == self.compression_type);
+                name.map(|(n, _)| *n).unwrap_or("producer").to_string()
+            }
+            _ => match spec.default {
+                Text(text) => text.to_string(),
+                _ => String::new(),
+            },
+        }
+    }
+}
+
+/// Kafka's `ConfigException` reason for a refused value.
+fn kafka_reason(spec: &KeySpec, error: &ConfigError) -> String {
+    let type_name = match spec.ty {
+        Int => "INT",
+        Long => "LONG",
+        Double => "DOUBLE",
+        _ => "",
+    };
+    match (error, spec.ty) {
+        (ConfigError::Parse { .. }, Boolean) => {
+            "Expected value to be either true or false".to_string()
+        }
+        (ConfigError::Parse { .. }, _) => format!("Not a number of type {type_name}"),
+        (ConfigError::OutOfRange { value, .. }, _) => match value.trim().parse::<f64>() {
+            Ok(x) if x < spec.min as f64 => format!("Value must be at least {}", spec.min),
+            _ => format!("Value must be no more than {}", spec.max),
+        },
+        (other, _) => other.to_string(),
+    }
+}
+
+/// The topic configs a new topic gets from this broker, and where each
+/// default comes from, for DescribeConfigs on topics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopicDefaults {
+    config: TopicConfig,
+    /// Synonyms of each broker-derived topic config, by topic name.
+    broker_synonyms: BTreeMap<&'static str, Vec<ConfigSynonym>>,
+}
+
+impl TopicDefaults {
+    pub(super) fn new(
+        broker: &BrokerConfig,
+        synonyms: impl Fn(&'static str) -> Vec<ConfigSynonym>,
+    ) -> Self {
+        let config = TopicConfig {
+            segment_bytes: broker.segment_bytes,
+            segment_ms: broker.segment_ms,
+            retention_ms: broker.retention_ms,
+            retention_bytes: broker.retention_bytes,
+            flush_messages: broker.flush_interval_messages,
+            flush_ms: broker.flush_interval_ms,
+            index_interval_bytes: broker.index_interval_bytes,
+            max_message_bytes: broker.message_bytes_max,
+            ..TopicConfig::default()
+        };
+        let broker_synonyms = TOPIC_KEYS
+            .iter()
+            .filter_map(|k| Some((k.name, synonyms(broker_key_of(k.name)?))))
+            .collect();
+        TopicDefaults {
+            config,
+            broker_synonyms,
+        }
+    }
+
+    /// The configuration of a topic without overrides.
+    pub fn config(&self) -> &TopicConfig {
+        &self.config
+    }
+
+    /// A topic's configuration: these defaults plus its overrides, in order.
+    /// The first refused pair is the error.
+    pub fn with_overrides<'a>(
+        &self,
+        overrides: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<TopicConfig, TopicConfigError> {
+        let mut config = self.config.clone();
+        for (name, value) in overrides {
+            config.set(name, value)?;
+        }
+        Ok(config)
+    }
+
+    /// Every topic config of `topic` as DescribeConfigs reports it: its own
+    /// overrides as `DYNAMIC_TOPIC_CONFIG`, then the broker's synonyms (with
+    /// Kafka's rule that they start at the topic config's direct broker key).
+    pub fn describe(&self, topic: &TopicConfig) -> Vec<ConfigEntry> {
+        TOPIC_KEYS
+            .iter()
+            .map(|spec| {
+                let value = topic.value_of(spec);
+                let mut synonyms = Vec::new();
+                if topic.overrides.contains_key(spec.name) {
+                    synonyms.push(ConfigSynonym {
+                        name: spec.name,
+                        value: Some(value.clone()),
+                        source: ConfigSource::DynamicTopicConfig,
+                    });
+                }
+                if let Some(broker) = self.broker_synonyms.get(spec.name) {
+                    synonyms.extend(broker.iter().cloned());
+                }
+                ConfigEntry {
+                    name: spec.name,
+                    value: Some(value),
+                    source: synonyms
+                        .first()
+                        .map_or(ConfigSource::DefaultConfig, |s| s.source),
+                    config_type: spec.ty,
+                    sensitive: false,
+                    read_only: false,
+                    synonyms,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{keys, Environment};
+
+    fn env() -> Environment {
+        Environment {
+            hostname: "test-host".into(),
+            available_cores: 4,
+        }
+    }
+
+    fn broker(pairs: &[(&str, &str)]) -> BrokerConfig {
+        let settings = super::super::overrides(pairs.iter().copied());
+        BrokerConfig::resolve(settings, &env()).unwrap().0
+    }
+
+    fn invalid(name: &str, value: &str) -> String {
+        match validate_topic_config(name, value) {
+            Err(e @ TopicConfigError::InvalidValue { .. }) => {
+                assert_eq!(e.kafka_error_code(), INVALID_CONFIG);
+                e.to_string()
+            }
+            other => panic!("{name}={value}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_kafka_and_the_default_broker() {
+        assert_eq!(broker(&[]).topic_defaults().config, TopicConfig::default());
+        for spec in TOPIC_KEYS {
+            if let Text(text) = spec.default {
+                validate_topic_config(spec.name, text).unwrap_or_else(|e| panic!("{e}"));
+                if spec.used {
+                    assert_eq!(TopicConfig::default().value_of(spec), text, "{}", spec.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_derive_from_the_broker() {
+        let b = broker(&[
+            ("log.segment.bytes", "1048576"),
+            ("log.roll.hours", "1"),
+            ("log.retention.minutes", "10"),
+            ("log.retention.bytes", "5000"),
+            ("log.flush.interval.messages", "1"),
+            ("log.flush.scheduler.interval.ms", "2000"),
+            ("log.index.interval.bytes", "100"),
+            ("message.max.bytes", "2000000"),
+        ]);
+        let d = b.topic_defaults();
+        let c = d.config();
+        assert_eq!(c.segment_bytes, 1_048_576);
+        assert_eq!(c.segment_ms, 3_600_000);
+        assert_eq!(c.retention_ms, Some(600_000));
+        assert_eq!(c.retention_bytes, Some(5000));
+        assert_eq!(c.flush_messages, 1);
+        assert_eq!(c.flush_ms, 2000);
+        assert_eq!(c.index_interval_bytes, 100);
+        assert_eq!(c.max_message_bytes, 2_000_000);
+        assert_eq!(
+            c.cleanup_policy,
+            CleanupPolicy {
+                delete: true,
+                compact: false
+            }
+        );
+
+        let unlimited = broker(&[("log.retention.hours", "-1")]).topic_defaults();
+        assert_eq!(unlimited.config().retention_ms, None);
+    }
+
+    #[test]
+    fn unknown_names_are_refused() {
+        let err = validate_topic_config("retention.hours", "1").unwrap_err();
+        assert_eq!(
+            err,
+            TopicConfigError::UnknownName {
+                name: "retention.hours".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "Unknown topic config name: retention.hours"
+        );
+        assert_eq!(err.kafka_error_code(), INVALID_CONFIG);
+    }
+
+    #[test]
+    fn bad_values_get_kafka_messages() {
+        assert_eq!(
+            invalid("segment.bytes", "13"),
+            "Invalid value 13 for configuration segment.bytes: Value must be at least 14"
+        );
+        assert_eq!(
+            invalid("retention.ms", "1d"),
+            "Invalid value 1d for configuration retention.ms: Not a number of type LONG"
+        );
+        assert_eq!(
+            invalid("segment.bytes", "4294967296"),
+            "Invalid value 4294967296 for configuration segment.bytes: Not a number of type INT"
+        );
+        assert!(invalid("retention.ms", "-2").ends_with("Value must be at least -1"));
+        assert!(invalid("segment.ms", "0").ends_with("Value must be at least 1"));
+        assert!(invalid("flush.messages", "0").ends_with("Value must be at least 1"));
+        assert!(invalid("min.insync.replicas", "0").ends_with("Value must be at least 1"));
+        assert!(invalid("min.cleanable.dirty.ratio", "1.5").contains("no more than 1"));
+        assert!(invalid("min.cleanable.dirty.ratio", "x").contains("type DOUBLE"));
+        assert!(
+            invalid("preallocate", "yes").ends_with("Expected value to be either true or false")
+        );
+        assert!(
+            invalid("cleanup.policy", "compat").ends_with("String must be one of: compact, delete")
+        );
+        assert!(invalid("cleanup.policy", " , ").contains("expected compact"));
+        assert!(
+            invalid("message.timestamp.type", "createtime").contains("CreateTime, LogAppendTime")
+        );
+        assert!(invalid("compression.type", "brotli").contains("zstd"));
+    }
+
+    #[test]
+    fn overrides_apply_and_render() {
+        let d = broker(&[]).topic_defaults();
+        let c = d
+            .with_overrides([
+                ("retention.ms", " -1 "),
+                ("retention.bytes", "-7"),
+                ("cleanup.policy", "compact, delete"),
+                ("message.timestamp.type", "LogAppendTime"),
+                ("compression.type", "zstd"),
+                ("min.insync.replicas", "2"),
+                ("segment.bytes", "52428800"),
+                ("min.compaction.lag.ms", "100"),
+            ])
+            .unwrap();
+        assert_eq!(c.retention_ms, None);
+        assert_eq!(c.retention_bytes, None);
+        assert_eq!(
+            c.cleanup_policy,
+            CleanupPolicy {
+                delete: true,
+                compact: true
+            }
+        );
+        assert_eq!(c.message_timestamp_type, TimestampType::LogAppendTime);
+        assert_eq!(c.compression_type, CompressionType::Zstd);
+        assert_eq!(c.min_insync_replicas, 2);
+        assert_eq!(c.segment_bytes, 52_428_800);
+        let overrides: Vec<_> = c.overrides().collect();
+        assert!(overrides.contains(&("retention.ms", "-1")));
+        assert!(overrides.contains(&("cleanup.policy", "compact,delete")));
+        assert!(overrides.contains(&("min.compaction.lag.ms", "100")));
+
+        // A refused pair leaves the config as it was.
+        let mut c2 = c.clone();
+        assert!(c2.set("segment.bytes", "1").is_err());
+        assert_eq!(c2, c);
+    }
+
+    #[test]
+    fn describe_sources() {
+        let b = broker(&[
+            ("log.segment.bytes", "1048576"),
+            ("log.retention.hours", "24"),
+        ]);
+        let d = b.topic_defaults();
+        let topic = d.with_overrides([("retention.bytes", "1000")]).unwrap();
+        let entries = d.describe(&topic);
+        let get = |n: &str| entries.iter().find(|e| e.name == n).unwrap().clone();
+
+        let seg = get("segment.bytes");
+        assert_eq!(seg.value.as_deref(), Some("1048576"));
+        assert_eq!(seg.source, ConfigSource::StaticBrokerConfig);
+        assert_eq!(seg.synonyms[0].name, "log.segment.bytes");
+        assert_eq!(seg.synonyms[1].source, ConfigSource::DefaultConfig);
+
+        let bytes = get("retention.bytes");
+        assert_eq!(bytes.value.as_deref(), Some("1000"));
+        assert_eq!(bytes.source, ConfigSource::DynamicTopicConfig);
+        assert_eq!(bytes.synonyms[1].name, "log.retention.bytes");
+
+        // Kafka's rule: retention.ms's broker synonyms start at
+        // log.retention.ms, which is unset, so the source is the default even
+        // though log.retention.hours set the value.
+        let retention = get("retention.ms");
+        assert_eq!(retention.value.as_deref(), Some("86400000"));
+        assert_eq!(retention.source, ConfigSource::DefaultConfig);
+
+        let policy = get("cleanup.policy");
+        assert_eq!(
+            (policy.value.as_deref(), policy.source),
+            (Some("delete"), ConfigSource::DefaultConfig)
+        );
+        assert_eq!(policy.config_type, ConfigType::List);
+        assert!(entries.iter().all(|e| !e.read_only && !e.sensitive));
+        assert_eq!(get("preallocate").value.as_deref(), Some("false"));
+        assert_eq!(entries.len(), TOPIC_KEYS.len());
+    }
+
+    #[test]
+    fn every_broker_synonym_is_a_known_broker_key() {
+        for spec in TOPIC_KEYS {
+            if let Some(key) = broker_key_of(spec.name) {
+                assert!(keys::spec(key).is_some(), "{key}");
+            }
+        }
+    }
+}
