@@ -1,6 +1,15 @@
 //! Sluice: a Kafka-compatible broker (library half of the `sluice` binary).
 //!
-//! Being built: today only the broker's configuration is here; the server,
-//! protocol handlers and partitions follow (see `../shared/ARCHITECTURE.md`).
+//! The request path: [`server`] reads frames on the shard that accepted the
+//! connection, [`handlers`] decode and answer them (one file per API),
+//! partitions live on their owning shard ([`partition`]), and [`broker`]
+//! wires shards, the control plane and the mesh messages together. See
+//! `../shared/ARCHITECTURE.md`.
 
+pub mod broker;
+pub mod cluster;
 pub mod config;
+pub mod handlers;
+pub mod partition;
+pub mod protocol;
+pub mod server;

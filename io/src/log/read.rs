@@ -265,6 +265,19 @@ impl<S: Storage> PartitionLog<S> {
         }))
     }
 
+    /// The largest batch max timestamp in the log and the last offset of the
+    /// batch that first reached it (Kafka's `MAX_TIMESTAMP` lookup); `None`
+    /// for a log with no timestamps.
+    pub fn max_timestamp(&self) -> Option<(i64, u64)> {
+        let state = self.state.borrow();
+        state
+            .segments
+            .values()
+            .filter(|s| s.max_timestamp_ms >= 0 && s.next_offset > state.log_start_offset)
+            .max_by_key(|s| s.max_timestamp_ms)
+            .map(|s| (s.max_timestamp_ms, s.max_timestamp_offset))
+    }
+
     /// Kafka's offset-for-timestamp: the first batch whose max timestamp is
     /// at least `timestamp_ms`, as `(its max timestamp, its base offset)`.
     /// `None` when no batch on the device is that recent. The offset is the

@@ -1,0 +1,428 @@
+//! The control plane on shard 0: topic creation, deletion and growth, and
+//! producer ids. The only writer of the topic store; every change becomes a
+//! new topic table sent to every shard (itself included) before it is
+//! acknowledged, so a client that created a topic can use it on any shard.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use futures::lock::Mutex;
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
+
+use super::messages::{ShardRequest, ShardResponse};
+use super::shard::ShardState;
+use crate::cluster::topics::{validate_topic_name, PARTITIONS_PER_TOPIC_MAX};
+use crate::cluster::{TopicInfo, TopicStore, TopicTable};
+use crate::config::validate_topic_config;
+
+pub enum ControlRequest {
+    CreateTopics {
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    },
+    DeleteTopics {
+        topics: Vec<TopicSelector>,
+    },
+    CreatePartitions {
+        changes: Vec<(String, i32)>,
+        validate_only: bool,
+    },
+    AllocateProducerId,
+}
+
+pub enum ControlResponse {
+    TopicsCreated(Vec<TopicOutcome>),
+    TopicsDeleted(Vec<TopicOutcome>),
+    PartitionsCreated(Vec<TopicOutcome>),
+    ProducerId(Result<i64, String>),
+}
+
+#[derive(Clone, Debug)]
+pub struct NewTopic {
+    pub name: String,
+    /// -1: `num.partitions`.
+    pub partitions: i32,
+    /// -1: `default.replication.factor`.
+    pub replication_factor: i16,
+    pub configs: Vec<(String, Option<String>)>,
+}
+
+#[derive(Clone, Debug)]
+pub enum TopicSelector {
+    Name(String),
+    Id(Uuid),
+}
+
+/// The result for one topic of a control request.
+#[derive(Clone, Debug)]
+pub struct TopicOutcome {
+    pub name: String,
+    pub id: Uuid,
+    pub error: Option<(ResponseError, String)>,
+    pub partitions: i32,
+    pub replication_factor: i16,
+}
+
+impl TopicOutcome {
+    fn failed(name: &str, error: ResponseError, message: impl Into<String>) -> Self {
+        TopicOutcome {
+            name: name.to_string(),
+            id: Uuid::nil(),
+            error: Some((error, message.into())),
+            partitions: -1,
+            replication_factor: -1,
+        }
+    }
+}
+
+/// Producer ids are handed out from blocks whose end is persisted first, so
+/// a restart never reuses an id.
+const PRODUCER_ID_BLOCK: i64 = 1000;
+
+pub struct ControlService {
+    store: TopicStore,
+    /// One control operation at a time.
+    serial: Mutex<()>,
+    producer_ids: std::cell::RefCell<(i64, i64)>,
+    producer_id_path: PathBuf,
+}
+
+impl ControlService {
+    pub fn new(log_dir: &std::path::Path) -> Result<ControlService, String> {
+        let store = TopicStore::new(log_dir)
+            .map_err(|e| format!("creating topic store in {}: {e}", log_dir.display()))?;
+        let producer_id_path = log_dir.join(".sluice-producer-id-block");
+        let persisted = match std::fs::read_to_string(&producer_id_path) {
+            Ok(text) => text
+                .trim()
+                .parse::<i64>()
+                .map_err(|e| format!("{}: {e}", producer_id_path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(format!("reading {}: {e}", producer_id_path.display())),
+        };
+        Ok(ControlService {
+            store,
+            serial: Mutex::new(()),
+            producer_ids: std::cell::RefCell::new((persisted, persisted)),
+            producer_id_path,
+        })
+    }
+
+    pub async fn handle(&self, shard: &Rc<ShardState>, request: ControlRequest) -> ControlResponse {
+        let _serial = self.serial.lock().await;
+        match request {
+            ControlRequest::CreateTopics {
+                topics,
+                validate_only,
+            } => ControlResponse::TopicsCreated(
+                self.create_topics(shard, topics, validate_only).await,
+            ),
+            ControlRequest::DeleteTopics { topics } => {
+                ControlResponse::TopicsDeleted(self.delete_topics(shard, topics).await)
+            }
+            ControlRequest::CreatePartitions {
+                changes,
+                validate_only,
+            } => ControlResponse::PartitionsCreated(
+                self.create_partitions(shard, changes, validate_only).await,
+            ),
+            ControlRequest::AllocateProducerId => {
+                ControlResponse::ProducerId(self.allocate_producer_id())
+            }
+        }
+    }
+
+    fn allocate_producer_id(&self) -> Result<i64, String> {
+        let mut ids = self.producer_ids.borrow_mut();
+        if ids.0 >= ids.1 {
+            let block_end = ids.0 + PRODUCER_ID_BLOCK;
+            write_durably(&self.producer_id_path, &format!("{block_end}\n")).map_err(|e| {
+                format!(
+                    "persisting producer id block in {}: {e}",
+                    self.producer_id_path.display()
+                )
+            })?;
+            ids.1 = block_end;
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
+    }
+
+    async fn create_topics(
+        &self,
+        shard: &Rc<ShardState>,
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    ) -> Vec<TopicOutcome> {
+        let mut table = shard.topics();
+        let mut outcomes = Vec::with_capacity(topics.len());
+        let mut changed = false;
+        for topic in topics {
+            let outcome = match self.check_new_topic(shard, &table, &topic) {
+                Err(outcome) => outcome,
+                Ok(info) => {
+                    let outcome = TopicOutcome {
+                        name: topic.name.clone(),
+                        id: info.id,
+                        error: None,
+                        partitions: info.partitions,
+                        replication_factor: 1,
+                    };
+                    if !validate_only {
+                        if let Err(error) = self.store.save(&info) {
+                            tracing::error!(topic = %topic.name, %error, "saving topic");
+                            outcomes.push(TopicOutcome::failed(
+                                &topic.name,
+                                ResponseError::KafkaStorageError,
+                                error.to_string(),
+                            ));
+                            continue;
+                        }
+                        tracing::info!(topic = %info.name, partitions = info.partitions, id = %info.id, "created topic");
+                        table = table.with_topic(info);
+                        changed = true;
+                    }
+                    outcome
+                }
+            };
+            outcomes.push(outcome);
+        }
+        if changed {
+            if let Err(error) = broadcast(shard, table).await {
+                for outcome in outcomes.iter_mut().filter(|o| o.error.is_none()) {
+                    outcome.error = Some((ResponseError::KafkaStorageError, error.clone()));
+                }
+            }
+        }
+        outcomes
+    }
+
+    fn check_new_topic(
+        &self,
+        shard: &ShardState,
+        table: &TopicTable,
+        topic: &NewTopic,
+    ) -> Result<TopicInfo, TopicOutcome> {
+        let config = shard.config();
+        validate_topic_name(&topic.name).map_err(|m| {
+            TopicOutcome::failed(&topic.name, ResponseError::InvalidTopicException, m)
+        })?;
+        if topic.name.starts_with("__") {
+            return Err(TopicOutcome::failed(
+                &topic.name,
+                ResponseError::InvalidTopicException,
+                format!("Topic name {} is reserved for internal topics", topic.name),
+            ));
+        }
+        if table.get(&topic.name).is_some() {
+            return Err(TopicOutcome::failed(
+                &topic.name,
+                ResponseError::TopicAlreadyExists,
+                format!("Topic '{}' already exists.", topic.name),
+            ));
+        }
+        let partitions = if topic.partitions == -1 {
+            config.num_partitions
+        } else {
+            topic.partitions
+        };
+        if !(1..=PARTITIONS_PER_TOPIC_MAX).contains(&partitions) {
+            return Err(TopicOutcome::failed(
+                &topic.name,
+                ResponseError::InvalidPartitions,
+                format!("Number of partitions must be between 1 and {PARTITIONS_PER_TOPIC_MAX}, got {partitions}."),
+            ));
+        }
+        let replication = if topic.replication_factor == -1 {
+            config.default_replication_factor
+        } else {
+            topic.replication_factor
+        };
+        if replication != 1 {
+            return Err(TopicOutcome::failed(
+                &topic.name,
+                ResponseError::InvalidReplicationFactor,
+                format!("Replication factor: {replication} larger than available brokers: 1."),
+            ));
+        }
+        let mut configs = BTreeMap::new();
+        for (name, value) in &topic.configs {
+            let Some(value) = value else { continue };
+            validate_topic_config(name, value).map_err(|e| {
+                TopicOutcome::failed(&topic.name, ResponseError::InvalidConfig, e.to_string())
+            })?;
+            configs.insert(name.clone(), value.clone());
+        }
+        Ok(TopicInfo {
+            name: topic.name.as_str().into(),
+            id: Uuid::new_v4(),
+            partitions,
+            configs,
+            internal: false,
+        })
+    }
+
+    async fn delete_topics(
+        &self,
+        shard: &Rc<ShardState>,
+        topics: Vec<TopicSelector>,
+    ) -> Vec<TopicOutcome> {
+        let mut table = shard.topics();
+        let mut outcomes = Vec::new();
+        let mut changed = false;
+        for selector in topics {
+            let found = match &selector {
+                TopicSelector::Name(name) => table.get(name).cloned(),
+                TopicSelector::Id(id) => table.get_by_id(id).cloned(),
+            };
+            let Some(info) = found else {
+                let (name, error) = match &selector {
+                    TopicSelector::Name(name) => {
+                        (name.clone(), ResponseError::UnknownTopicOrPartition)
+                    }
+                    TopicSelector::Id(_) => (String::new(), ResponseError::UnknownTopicId),
+                };
+                outcomes.push(TopicOutcome::failed(
+                    &name,
+                    error,
+                    "This server does not host this topic.",
+                ));
+                continue;
+            };
+            if info.internal {
+                outcomes.push(TopicOutcome::failed(
+                    &info.name,
+                    ResponseError::TopicDeletionDisabled,
+                    "Internal topics cannot be deleted",
+                ));
+                continue;
+            }
+            if let Err(error) = self.store.remove(&info.name) {
+                outcomes.push(TopicOutcome::failed(
+                    &info.name,
+                    ResponseError::KafkaStorageError,
+                    error.to_string(),
+                ));
+                continue;
+            }
+            tracing::info!(topic = %info.name, "deleted topic");
+            table = table.without_topic(&info.name);
+            changed = true;
+            outcomes.push(TopicOutcome {
+                name: info.name.to_string(),
+                id: info.id,
+                error: None,
+                partitions: info.partitions,
+                replication_factor: 1,
+            });
+        }
+        if changed {
+            if let Err(error) = broadcast(shard, table).await {
+                for outcome in outcomes.iter_mut().filter(|o| o.error.is_none()) {
+                    outcome.error = Some((ResponseError::KafkaStorageError, error.clone()));
+                }
+            }
+        }
+        outcomes
+    }
+
+    async fn create_partitions(
+        &self,
+        shard: &Rc<ShardState>,
+        changes: Vec<(String, i32)>,
+        validate_only: bool,
+    ) -> Vec<TopicOutcome> {
+        let mut table = shard.topics();
+        let mut outcomes = Vec::new();
+        let mut changed = false;
+        for (name, count) in changes {
+            let Some(info) = table.get(&name).cloned() else {
+                outcomes.push(TopicOutcome::failed(
+                    &name,
+                    ResponseError::UnknownTopicOrPartition,
+                    "This server does not host this topic.",
+                ));
+                continue;
+            };
+            if count <= info.partitions {
+                outcomes.push(TopicOutcome::failed(
+                    &name,
+                    ResponseError::InvalidPartitions,
+                    format!("Topic currently has {} partitions, which is higher than the requested {count}.", info.partitions),
+                ));
+                continue;
+            }
+            if count > PARTITIONS_PER_TOPIC_MAX {
+                outcomes.push(TopicOutcome::failed(
+                    &name,
+                    ResponseError::InvalidPartitions,
+                    format!("at most {PARTITIONS_PER_TOPIC_MAX} partitions"),
+                ));
+                continue;
+            }
+            let mut grown = (*info).clone();
+            grown.partitions = count;
+            if !validate_only {
+                if let Err(error) = self.store.save(&grown) {
+                    outcomes.push(TopicOutcome::failed(
+                        &name,
+                        ResponseError::KafkaStorageError,
+                        error.to_string(),
+                    ));
+                    continue;
+                }
+                table = table.with_topic(grown);
+                changed = true;
+            }
+            outcomes.push(TopicOutcome {
+                name,
+                id: info.id,
+                error: None,
+                partitions: count,
+                replication_factor: 1,
+            });
+        }
+        if changed {
+            if let Err(error) = broadcast(shard, table).await {
+                for outcome in outcomes.iter_mut().filter(|o| o.error.is_none()) {
+                    outcome.error = Some((ResponseError::KafkaStorageError, error.clone()));
+                }
+            }
+        }
+        outcomes
+    }
+}
+
+/// Sends `table` to every shard and waits until all applied it.
+async fn broadcast(shard: &Rc<ShardState>, table: TopicTable) -> Result<(), String> {
+    let calls = shard.context().shard_count().ids().map(|target| {
+        shard
+            .context()
+            .invoke_on(target, ShardRequest::ApplyTopics(table.clone()))
+    });
+    for result in futures::future::join_all(calls).await {
+        match result {
+            Ok(ShardResponse::Applied(Ok(()))) => {}
+            Ok(ShardResponse::Applied(Err(error))) => return Err(error),
+            Ok(_) => return Err("unexpected answer to a topic table update".into()),
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+    Ok(())
+}
+
+fn write_durably(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let temp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&temp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}

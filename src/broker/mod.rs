@@ -1,0 +1,212 @@
+//! Starting and stopping the broker: one shard per core, each with its
+//! partitions, its listener and its periodic work.
+//!
+//! Shutdown (SIGINT/SIGTERM): listeners stop accepting, connections finish
+//! their current request, every partition is flushed and closed, exit 0.
+
+pub mod control;
+pub mod messages;
+pub mod shard;
+
+use std::net::ToSocketAddrs;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_shards::{Runtime, RuntimeConfig};
+
+use crate::cluster::TopicStore;
+use crate::config::BrokerConfig;
+use crate::partition::manager::TICK_INTERVAL;
+use messages::{ShardRequest, ShardResponse};
+use shard::{Advertised, Backend, ShardState};
+
+/// Runs the broker until a signal stops it.
+pub fn run(config: BrokerConfig) -> Result<(), String> {
+    let config = Arc::new(config);
+    std::fs::create_dir_all(&config.log_dir)
+        .map_err(|e| format!("creating log.dirs {}: {e}", config.log_dir.display()))?;
+    let listener = config
+        .listeners
+        .first()
+        .ok_or("no listener configured")?
+        .clone();
+    let host = if listener.host.is_empty() {
+        "0.0.0.0".to_string()
+    } else {
+        listener.host.clone()
+    };
+    let port = resolve_port(&host, listener.port)?;
+    let bind_addr = format!("{}:{port}", bracket(&host));
+    let advertised = match config.advertised_listeners.first() {
+        Some(a) if a.port != 0 => Advertised {
+            host: a.host.clone(),
+            port: a.port,
+        },
+        Some(a) => Advertised {
+            host: a.host.clone(),
+            port,
+        },
+        None => Advertised {
+            host: host.clone(),
+            port,
+        },
+    };
+    let table = TopicStore::load(&config.log_dir)?;
+    let cluster_id = cluster_id(&config)?;
+
+    let mut runtime_config = RuntimeConfig::new(config.cores);
+    runtime_config.name = "sluice-shard".into();
+    runtime_config.pin_to_cores =
+        config.cores <= std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shard_config = config.clone();
+    let runtime = Runtime::<ShardRequest, ShardResponse>::start(runtime_config, move |ctx| {
+        let config = shard_config.clone();
+        let table = table.clone();
+        let advertised = advertised.clone();
+        let cluster_id = cluster_id.clone();
+        let bind_addr = bind_addr.clone();
+        async move {
+            let shard_id = ctx.shard_id();
+            let shutdown = ctx.shutdown_signal();
+            let state = match ShardState::new(ctx.clone(), config, table.clone(), advertised, cluster_id) {
+                Ok(state) => Rc::new(state),
+                Err(error) => {
+                    tracing::error!(%shard_id, %error, "shard failed to start");
+                    shutdown.request();
+                    return;
+                }
+            };
+            ctx.register_handler(Backend(state.clone()));
+            if let Err(error) = state.partitions.apply(&table).await {
+                tracing::error!(%shard_id, %error, "opening partitions");
+                shutdown.request();
+                return;
+            }
+            let listener = match glommio::net::TcpListener::bind(bind_addr.as_str()) {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::error!(%shard_id, %error, addr = %bind_addr, "cannot listen");
+                    shutdown.request();
+                    return;
+                }
+            };
+            if shard_id == sluice_shards::ShardId::CONTROL {
+                tracing::info!(addr = %bind_addr, shards = state.context().shard_count().get(), "sluice broker listening");
+                println!("sluice broker listening on {bind_addr}");
+            }
+            let ticker = glommio::spawn_local(tick_loop(state.clone()));
+            let retention = glommio::spawn_local(retention_loop(state.clone()));
+            crate::server::listen(state.clone(), listener).await;
+            ticker.await;
+            retention.await;
+            state.partitions.close_all().await;
+            tracing::info!(%shard_id, "shard stopped");
+        }
+    })
+    .map_err(|e| e.to_string())?;
+
+    let shutdown = runtime.shutdown_signal();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .map_err(|e| format!("installing signal handlers: {e}"))?;
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            tracing::info!(signal, "shutting down");
+            shutdown.request();
+        }
+    });
+    let result = runtime.join().map_err(|e| e.to_string());
+    handle.close();
+    result
+}
+
+async fn tick_loop(state: Rc<ShardState>) {
+    let shutdown = state.context().shutdown_signal();
+    while !shutdown.is_requested() {
+        glommio::timer::sleep(TICK_INTERVAL).await;
+        state.partitions.tick().await;
+    }
+}
+
+async fn retention_loop(state: Rc<ShardState>) {
+    let shutdown = state.context().shutdown_signal();
+    let interval = Duration::from_millis(state.config().retention_check_interval_ms.max(100));
+    loop {
+        let sleep = glommio::timer::sleep(interval);
+        if let futures::future::Either::Right(_) =
+            futures::future::select(Box::pin(sleep), Box::pin(shutdown.requested())).await
+        {
+            return;
+        }
+        state
+            .partitions
+            .apply_retention(&state.topics(), crate::handlers::now_ms())
+            .await;
+    }
+}
+
+/// A port of 0 asks for a free one; every shard must bind the same port, so
+/// pick it once here.
+fn resolve_port(host: &str, port: u16) -> Result<u16, String> {
+    if port != 0 {
+        return Ok(port);
+    }
+    let addr = format!("{}:0", bracket(host))
+        .to_socket_addrs()
+        .map_err(|e| format!("resolving {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("no address for {host}"))?;
+    let probe = std::net::TcpListener::bind(addr).map_err(|e| format!("binding {addr}: {e}"))?;
+    probe
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+/// The cluster id, created once and kept in the log directory (Kafka keeps
+/// it in `meta.properties`).
+fn cluster_id(config: &BrokerConfig) -> Result<String, String> {
+    let path = config.log_dir.join("meta.properties");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Some(id) = text.lines().find_map(|l| l.strip_prefix("cluster.id=")) {
+            return Ok(id.trim().to_string());
+        }
+    }
+    let id = base64_url(uuid::Uuid::new_v4().as_bytes());
+    let text = format!(
+        "version=0\nbroker.id={}\ncluster.id={id}\n",
+        config.broker_id
+    );
+    std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(id)
+}
+
+/// Kafka prints cluster ids as URL-safe base64 without padding.
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}

@@ -1,0 +1,316 @@
+//! Fetch (key 1), v4-17: consumers reading partitions.
+//!
+//! Partitions this shard owns are read in place: the response carries the
+//! log's own buffers ([`FetchRecords::Local`]) and the framing is encoded
+//! around them, so no record byte is copied. Partitions of other shards are
+//! read there and copied once into the mesh answer. Limits follow Kafka:
+//! `partition_max_bytes` per partition, `max_bytes` for the response, and
+//! the first batch of the first non-empty partition whole even if larger
+//! (KIP-74). When fewer than `min_bytes` are available the request waits,
+//! up to `max_wait_ms`, for an append to any of its partitions. No fetch
+//! sessions are created (session id 0), so clients send full requests.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, FetchRequest, RequestHeader};
+use kafka_protocol::ResponseError;
+use sluice_shards::ShardId;
+use uuid::Uuid;
+
+use super::{decode, FetchRecords, HandlerError, Reply};
+use crate::broker::messages::{PartitionRef, ReadPart, ShardRequest, ShardResponse};
+use crate::broker::shard::ShardState;
+use crate::protocol::errors;
+use crate::protocol::fetch_encoding::{
+    encode_fetch_response, FetchPartition, FetchResponseModel, FetchTopic,
+};
+
+/// One requested partition and what was found for it.
+struct Wanted {
+    topic_index: usize,
+    partition: i32,
+    /// `None` when the topic or partition is unknown (error set below).
+    target: Option<PartitionRef>,
+    unknown_error: ResponseError,
+    offset: i64,
+    max_bytes: usize,
+    result: Option<PartitionResult>,
+}
+
+struct PartitionResult {
+    error_code: i16,
+    high_watermark: i64,
+    log_start_offset: i64,
+    records: Vec<FetchRecords>,
+    bytes: usize,
+}
+
+pub async fn handle(
+    shard: &Rc<ShardState>,
+    header: &RequestHeader,
+    version: i16,
+    body: &mut Bytes,
+) -> Result<Reply, HandlerError> {
+    let request: FetchRequest = decode(ApiKey::Fetch, version, body)?;
+    let table = shard.topics();
+    let mut topics: Vec<(String, Uuid)> = Vec::new();
+    let mut wanted: Vec<Wanted> = Vec::new();
+    for topic in &request.topics {
+        let info = if version >= 13 {
+            table.get_by_id(&topic.topic_id)
+        } else {
+            table.get(topic.topic.as_str())
+        };
+        let unknown_error = if version >= 13 {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
+        topics.push((
+            info.map_or_else(|| topic.topic.as_str().to_string(), |i| i.name.to_string()),
+            topic.topic_id,
+        ));
+        for partition in &topic.partitions {
+            let target = info
+                .filter(|i| (0..i.partitions).contains(&partition.partition))
+                .map(|i| (i.name.clone(), partition.partition));
+            let unknown_error = if info.is_some() {
+                ResponseError::UnknownTopicOrPartition
+            } else {
+                unknown_error
+            };
+            wanted.push(Wanted {
+                topic_index: topics.len() - 1,
+                partition: partition.partition,
+                target,
+                unknown_error,
+                offset: partition.fetch_offset,
+                max_bytes: partition.partition_max_bytes.max(0) as usize,
+                result: None,
+            });
+        }
+    }
+
+    let max_bytes = request.max_bytes.max(0) as usize;
+    let min_bytes = request.min_bytes.max(0) as usize;
+    let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    loop {
+        read_all(shard, &mut wanted).await;
+        let total = apply_response_limit(&mut wanted, max_bytes);
+        let now = Instant::now();
+        let any_error = wanted
+            .iter()
+            .any(|w| w.result.as_ref().is_some_and(|r| r.error_code != 0));
+        if total >= min_bytes.max(1) || any_error || now >= deadline {
+            break;
+        }
+        wait_for_data(shard, &wanted, deadline - now).await;
+        if Instant::now() >= deadline {
+            read_all(shard, &mut wanted).await;
+            apply_response_limit(&mut wanted, max_bytes);
+            break;
+        }
+    }
+
+    let mut model = FetchResponseModel {
+        throttle_time_ms: 0,
+        error_code: 0,
+        session_id: 0,
+        topics: topics
+            .into_iter()
+            .map(|(name, topic_id)| FetchTopic {
+                name,
+                topic_id,
+                partitions: Vec::new(),
+            })
+            .collect(),
+    };
+    for entry in wanted {
+        let result = entry.result.expect("read_all fills every entry");
+        model.topics[entry.topic_index]
+            .partitions
+            .push(FetchPartition {
+                partition_index: entry.partition,
+                error_code: result.error_code,
+                high_watermark: result.high_watermark,
+                last_stable_offset: result.high_watermark,
+                log_start_offset: result.log_start_offset,
+                aborted_transactions: None,
+                preferred_read_replica: -1,
+                records: result.records,
+            });
+    }
+    let segments = encode_fetch_response(header.correlation_id, version, model).map_err(|e| {
+        HandlerError::Encode {
+            api: ApiKey::Fetch,
+            version,
+            detail: e.to_string(),
+        }
+    })?;
+    Ok(Reply::Segments(segments))
+}
+
+/// Reads every wanted partition: local ones in place, the others through
+/// one mesh request per owning shard.
+async fn read_all(shard: &Rc<ShardState>, wanted: &mut [Wanted]) {
+    let mut remote: BTreeMap<ShardId, Vec<usize>> = BTreeMap::new();
+    for (index, entry) in wanted.iter_mut().enumerate() {
+        let Some(target) = &entry.target else {
+            entry.result = Some(error_result(entry.unknown_error.code()));
+            continue;
+        };
+        let owner = shard.partitions.owner_of(&target.0, target.1);
+        if owner != shard.context().shard_id() {
+            remote.entry(owner).or_default().push(index);
+            continue;
+        }
+        entry.result = Some(read_local(shard, target, entry.offset, entry.max_bytes).await);
+    }
+    let calls = remote.into_iter().map(|(owner, indexes)| {
+        let parts = indexes
+            .iter()
+            .map(|&i| ReadPart {
+                partition: wanted[i].target.clone().expect("known partitions only"),
+                offset: wanted[i].offset,
+                max_bytes: wanted[i].max_bytes,
+                min_one_batch: true,
+            })
+            .collect();
+        async move {
+            (
+                indexes,
+                shard
+                    .context()
+                    .invoke_on(owner, ShardRequest::Read { parts })
+                    .await,
+            )
+        }
+    });
+    for (indexes, answer) in futures::future::join_all(calls).await {
+        let outcomes = match answer {
+            Ok(ShardResponse::Read(outcomes)) => outcomes,
+            _ => {
+                for i in indexes {
+                    wanted[i].result = Some(error_result(ResponseError::UnknownServerError.code()));
+                }
+                continue;
+            }
+        };
+        for (i, outcome) in indexes.into_iter().zip(outcomes) {
+            let bytes = outcome.records.len();
+            wanted[i].result = Some(PartitionResult {
+                error_code: outcome.error_code,
+                high_watermark: outcome.high_watermark,
+                log_start_offset: outcome.log_start_offset,
+                records: if bytes == 0 {
+                    Vec::new()
+                } else {
+                    vec![FetchRecords::Remote(outcome.records)]
+                },
+                bytes,
+            });
+        }
+    }
+}
+
+async fn read_local(
+    shard: &ShardState,
+    target: &PartitionRef,
+    offset: i64,
+    max_bytes: usize,
+) -> PartitionResult {
+    let Some(partition) = shard.partitions.get(&target.0, target.1) else {
+        return error_result(ResponseError::NotLeaderOrFollower.code());
+    };
+    let high_watermark = partition.high_watermark() as i64;
+    let log_start_offset = partition.log.log_start_offset() as i64;
+    if offset < 0 {
+        return PartitionResult {
+            error_code: ResponseError::OffsetOutOfRange.code(),
+            high_watermark,
+            log_start_offset,
+            records: Vec::new(),
+            bytes: 0,
+        };
+    }
+    match partition.read(offset as u64, max_bytes, true).await {
+        Ok(read) => PartitionResult {
+            error_code: errors::NONE,
+            high_watermark,
+            log_start_offset,
+            bytes: read.bytes,
+            records: read.chunks.into_iter().map(FetchRecords::Local).collect(),
+        },
+        Err(error) => PartitionResult {
+            error_code: errors::from_io(&error).code(),
+            high_watermark,
+            log_start_offset,
+            records: Vec::new(),
+            bytes: 0,
+        },
+    }
+}
+
+fn error_result(error_code: i16) -> PartitionResult {
+    PartitionResult {
+        error_code,
+        high_watermark: -1,
+        log_start_offset: -1,
+        records: Vec::new(),
+        bytes: 0,
+    }
+}
+
+/// Keeps records in request order while they fit `max_bytes` (the first
+/// non-empty partition always whole, KIP-74); drops the rest, which the
+/// client fetches again. Returns the bytes kept.
+fn apply_response_limit(wanted: &mut [Wanted], max_bytes: usize) -> usize {
+    let mut total = 0;
+    for entry in wanted.iter_mut() {
+        let Some(result) = entry.result.as_mut() else {
+            continue;
+        };
+        if result.bytes == 0 {
+            continue;
+        }
+        if total > 0 && total + result.bytes > max_bytes {
+            result.records.clear();
+            result.bytes = 0;
+            continue;
+        }
+        total += result.bytes;
+    }
+    total
+}
+
+/// Waits until any wanted partition gets an append, or `timeout`.
+async fn wait_for_data(shard: &Rc<ShardState>, wanted: &[Wanted], timeout: Duration) {
+    let mut by_owner: BTreeMap<ShardId, Vec<PartitionRef>> = BTreeMap::new();
+    for target in wanted.iter().filter_map(|w| w.target.clone()) {
+        by_owner
+            .entry(shard.partitions.owner_of(&target.0, target.1))
+            .or_default()
+            .push(target);
+    }
+    if by_owner.is_empty() {
+        glommio::timer::sleep(timeout).await;
+        return;
+    }
+    let here = shard.context().shard_id();
+    let waits = by_owner.into_iter().map(|(owner, parts)| {
+        Box::pin(async move {
+            if owner == here {
+                shard.wait_for_data(&parts, timeout).await;
+            } else {
+                let _ = shard
+                    .context()
+                    .invoke_on(owner, ShardRequest::WaitForData { parts, timeout })
+                    .await;
+            }
+        })
+    });
+    futures::future::select_all(waits).await;
+}

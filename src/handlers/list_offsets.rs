@@ -1,0 +1,118 @@
+//! ListOffsets (key 2), v1-9: earliest (-2), latest (-1), max timestamp
+//! (-3), earliest local (-4) and offset-for-timestamp lookups, answered by
+//! each partition's owning shard.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, RequestHeader};
+use kafka_protocol::ResponseError;
+use sluice_shards::ShardId;
+
+use super::{decode, encode, HandlerError, Reply};
+use crate::broker::messages::{OffsetOutcome, PartitionRef, ShardRequest, ShardResponse};
+use crate::broker::shard::ShardState;
+
+pub async fn handle(
+    shard: &Rc<ShardState>,
+    header: &RequestHeader,
+    version: i16,
+    body: &mut Bytes,
+) -> Result<Reply, HandlerError> {
+    let request: ListOffsetsRequest = decode(ApiKey::ListOffsets, version, body)?;
+    let table = shard.topics();
+    let mut slots: Vec<(usize, i32, Option<OffsetOutcome>)> = Vec::new();
+    let mut by_owner: BTreeMap<ShardId, Vec<(usize, PartitionRef, i64)>> = BTreeMap::new();
+    for (topic_index, topic) in request.topics.iter().enumerate() {
+        let info = table.get(topic.name.as_str());
+        for partition in &topic.partitions {
+            let slot = slots.len();
+            let outcome = match info {
+                Some(info) if (0..info.partitions).contains(&partition.partition_index) => {
+                    by_owner
+                        .entry(
+                            shard
+                                .partitions
+                                .owner_of(&info.name, partition.partition_index),
+                        )
+                        .or_default()
+                        .push((
+                            slot,
+                            (info.name.clone(), partition.partition_index),
+                            partition.timestamp,
+                        ));
+                    None
+                }
+                _ => Some(OffsetOutcome {
+                    error_code: ResponseError::UnknownTopicOrPartition.code(),
+                    timestamp: -1,
+                    offset: -1,
+                }),
+            };
+            slots.push((topic_index, partition.partition_index, outcome));
+        }
+    }
+    let calls = by_owner.into_iter().map(|(owner, parts)| {
+        let indexes: Vec<usize> = parts.iter().map(|p| p.0).collect();
+        let parts = parts
+            .into_iter()
+            .map(|(_, partition, timestamp)| (partition, timestamp))
+            .collect();
+        async move {
+            (
+                indexes,
+                shard
+                    .context()
+                    .invoke_on(owner, ShardRequest::ListOffsets { parts })
+                    .await,
+            )
+        }
+    });
+    for (indexes, answer) in futures::future::join_all(calls).await {
+        let outcomes = match answer {
+            Ok(ShardResponse::Offsets(outcomes)) => outcomes,
+            _ => vec![
+                OffsetOutcome {
+                    error_code: ResponseError::UnknownServerError.code(),
+                    timestamp: -1,
+                    offset: -1,
+                };
+                indexes.len()
+            ],
+        };
+        for (slot, outcome) in indexes.into_iter().zip(outcomes) {
+            slots[slot].2 = Some(outcome);
+        }
+    }
+    let mut topics: Vec<ListOffsetsTopicResponse> = request
+        .topics
+        .iter()
+        .map(|t| ListOffsetsTopicResponse::default().with_name(t.name.clone()))
+        .collect();
+    for (topic_index, partition, outcome) in slots {
+        let outcome = outcome.expect("every slot answered");
+        topics[topic_index].partitions.push(
+            ListOffsetsPartitionResponse::default()
+                .with_partition_index(partition)
+                .with_error_code(outcome.error_code)
+                .with_timestamp(outcome.timestamp)
+                .with_offset(outcome.offset)
+                .with_leader_epoch(if version >= 4 && outcome.offset >= 0 {
+                    0
+                } else {
+                    -1
+                }),
+        );
+    }
+    let response = ListOffsetsResponse::default().with_topics(topics);
+    encode(
+        ApiKey::ListOffsets,
+        version,
+        header.correlation_id,
+        &response,
+    )
+}

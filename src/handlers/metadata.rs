@@ -1,0 +1,168 @@
+//! Metadata (key 3), v0-12: brokers, topics, partitions and leaders, with
+//! topic auto-creation per `auto.create.topics.enable`.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, MetadataRequest, MetadataResponse, RequestHeader, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
+
+use super::{decode, encode, HandlerError, Reply};
+use crate::broker::control::{ControlRequest, ControlResponse, NewTopic};
+use crate::broker::shard::ShardState;
+use crate::cluster::topics::validate_topic_name;
+use crate::cluster::TopicInfo;
+
+/// Kafka's "authorized operations not requested" value.
+const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+/// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS,
+/// ALTER_CONFIGS: everything, since Sluice has no authorizer yet.
+const TOPIC_OPERATIONS_ALL: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+/// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
+/// IDEMPOTENT_WRITE.
+const CLUSTER_OPERATIONS_ALL: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
+pub async fn handle(
+    shard: &Rc<ShardState>,
+    header: &RequestHeader,
+    version: i16,
+    body: &mut Bytes,
+) -> Result<Reply, HandlerError> {
+    let request: MetadataRequest = decode(ApiKey::Metadata, version, body)?;
+    // v0 has no null: an empty list means all topics.
+    let all_topics = request.topics.is_none()
+        || (version == 0 && request.topics.as_ref().is_some_and(|t| t.is_empty()));
+    let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
+    let broker_id = shard.config().broker_id;
+
+    let mut topics = Vec::new();
+    if all_topics {
+        for info in shard.topics().iter() {
+            topics.push(describe_topic(
+                info,
+                broker_id,
+                request.include_topic_authorized_operations,
+            ));
+        }
+    } else {
+        let wanted = request.topics.unwrap_or_default();
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter_map(|t| t.name.as_ref().map(|n| n.as_str().to_string()))
+            .filter(|name| shard.topics().get(name).is_none() && validate_topic_name(name).is_ok())
+            .collect();
+        if allow_auto_create && shard.config().auto_create_topics_enable && !missing.is_empty() {
+            auto_create(shard, missing).await;
+        }
+        let table = shard.topics();
+        for topic in wanted {
+            let found = match &topic.name {
+                Some(name) => table.get(name.as_str()),
+                None => table.get_by_id(&topic.topic_id),
+            };
+            topics.push(match found {
+                Some(info) => {
+                    describe_topic(info, broker_id, request.include_topic_authorized_operations)
+                }
+                None => {
+                    let (error, name) = match &topic.name {
+                        Some(name) if validate_topic_name(name.as_str()).is_err() => {
+                            (ResponseError::InvalidTopicException, Some(name.clone()))
+                        }
+                        Some(name) => (ResponseError::UnknownTopicOrPartition, Some(name.clone())),
+                        None => (ResponseError::UnknownTopicId, None),
+                    };
+                    MetadataResponseTopic::default()
+                        .with_error_code(error.code())
+                        .with_name(name)
+                        .with_topic_id(topic.topic_id)
+                        .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED)
+                }
+            });
+        }
+    }
+    let broker = MetadataResponseBroker::default()
+        .with_node_id(BrokerId(broker_id))
+        .with_host(StrBytes::from_string(shard.advertised.host.clone()))
+        .with_port(shard.advertised.port as i32);
+    let response = MetadataResponse::default()
+        .with_brokers(vec![broker])
+        .with_cluster_id(Some(StrBytes::from_string(shard.cluster_id.clone())))
+        .with_controller_id(BrokerId(broker_id))
+        .with_topics(topics)
+        .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
+            CLUSTER_OPERATIONS_ALL
+        } else {
+            OPERATIONS_NOT_REQUESTED
+        });
+    encode(ApiKey::Metadata, version, header.correlation_id, &response)
+}
+
+async fn auto_create(shard: &Rc<ShardState>, names: Vec<String>) {
+    let topics = names
+        .into_iter()
+        .map(|name| NewTopic {
+            name,
+            partitions: -1,
+            replication_factor: -1,
+            configs: Vec::new(),
+        })
+        .collect();
+    match shard
+        .control(ControlRequest::CreateTopics {
+            topics,
+            validate_only: false,
+        })
+        .await
+    {
+        Ok(ControlResponse::TopicsCreated(outcomes)) => {
+            for outcome in outcomes.iter().filter(|o| o.error.is_some()) {
+                tracing::debug!(topic = %outcome.name, error = ?outcome.error, "auto-creation refused");
+            }
+        }
+        Ok(_) => tracing::warn!("unexpected answer to topic auto-creation"),
+        Err(error) => tracing::warn!(%error, "topic auto-creation failed"),
+    }
+}
+
+fn describe_topic(
+    info: &TopicInfo,
+    broker_id: i32,
+    include_operations: bool,
+) -> MetadataResponseTopic {
+    let partitions = (0..info.partitions)
+        .map(|index| {
+            MetadataResponsePartition::default()
+                .with_partition_index(index)
+                .with_leader_id(BrokerId(broker_id))
+                .with_leader_epoch(0)
+                .with_replica_nodes(vec![BrokerId(broker_id)])
+                .with_isr_nodes(vec![BrokerId(broker_id)])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(
+            info.name.to_string(),
+        ))))
+        .with_topic_id(if info.id.is_nil() {
+            Uuid::nil()
+        } else {
+            info.id
+        })
+        .with_is_internal(info.internal)
+        .with_partitions(partitions)
+        .with_topic_authorized_operations(if include_operations {
+            TOPIC_OPERATIONS_ALL
+        } else {
+            OPERATIONS_NOT_REQUESTED
+        })
+}

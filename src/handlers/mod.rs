@@ -1,0 +1,216 @@
+//! One file per Kafka API, and the table of what Sluice answers.
+//!
+//! [`SUPPORTED_APIS`] is the single list of APIs and the version ranges each
+//! handler implements in full; ApiVersions is built from it and dispatch
+//! refuses anything outside it. Adding an API is adding a file and a line.
+//! The ranges follow Apache Kafka 4.0's.
+
+pub mod api_versions;
+pub mod create_topics;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use crate::broker::shard::ShardState;
+use crate::protocol::fetch_encoding::Segment;
+use crate::protocol::RequestPrefix;
+
+/// An API and the versions Sluice implements for it.
+#[derive(Clone, Copy, Debug)]
+pub struct ApiSupport {
+    pub key: ApiKey,
+    pub min: i16,
+    pub max: i16,
+}
+
+/// Every API Sluice answers. Versions as Apache Kafka 4.0 advertises them,
+/// except where a handler does not cover all of them yet (then narrower;
+/// the README lists each).
+pub const SUPPORTED_APIS: &[ApiSupport] = &[
+    ApiSupport {
+        key: ApiKey::Produce,
+        min: 3,
+        max: 12,
+    },
+    ApiSupport {
+        key: ApiKey::Fetch,
+        min: 4,
+        max: 17,
+    },
+    ApiSupport {
+        key: ApiKey::ListOffsets,
+        min: 1,
+        max: 9,
+    },
+    ApiSupport {
+        key: ApiKey::Metadata,
+        min: 0,
+        max: 12,
+    },
+    ApiSupport {
+        key: ApiKey::ApiVersions,
+        min: 0,
+        max: 4,
+    },
+    ApiSupport {
+        key: ApiKey::CreateTopics,
+        min: 2,
+        max: 7,
+    },
+];
+
+pub fn support_for(key: ApiKey) -> Option<ApiSupport> {
+    SUPPORTED_APIS.iter().copied().find(|s| s.key == key)
+}
+
+/// Record bytes of a Fetch response: shared with this shard's log buffers,
+/// or copied out of another shard's.
+pub enum FetchRecords {
+    Local(sluice_io::storage::Chunk),
+    Remote(Bytes),
+}
+
+impl AsRef<[u8]> for FetchRecords {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            FetchRecords::Local(chunk) => chunk.as_slice(),
+            FetchRecords::Remote(bytes) => bytes,
+        }
+    }
+}
+
+/// What the connection does after a request.
+pub enum Reply {
+    /// Write this frame (size prefix included).
+    Frame(Bytes),
+    /// Write these segments in order (a Fetch response around record chunks).
+    Segments(Vec<Segment<FetchRecords>>),
+    /// Nothing to send (Produce with acks=0).
+    Nothing,
+    /// Close the connection after logging this.
+    Close(String),
+}
+
+/// A request that cannot be answered: the connection is closed.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("malformed {api:?} v{version} request: {detail}")]
+    Malformed {
+        api: ApiKey,
+        version: i16,
+        detail: String,
+    },
+    #[error("cannot encode {api:?} v{version} response: {detail}")]
+    Encode {
+        api: ApiKey,
+        version: i16,
+        detail: String,
+    },
+}
+
+/// Decodes the request body of `api` at `version`.
+pub fn decode<T: Decodable>(
+    api: ApiKey,
+    version: i16,
+    body: &mut Bytes,
+) -> Result<T, HandlerError> {
+    T::decode(body, version).map_err(|e| HandlerError::Malformed {
+        api,
+        version,
+        detail: e.to_string(),
+    })
+}
+
+/// Encodes a response frame: size, header for the version, body.
+pub fn encode<T: Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &T,
+) -> Result<Reply, HandlerError> {
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let mut frame = BytesMut::with_capacity(256);
+    frame.extend_from_slice(&[0; 4]);
+    let encode_error = |detail: String| HandlerError::Encode {
+        api,
+        version,
+        detail,
+    };
+    header
+        .encode(&mut frame, api.response_header_version(version))
+        .map_err(|e| encode_error(e.to_string()))?;
+    body.encode(&mut frame, version)
+        .map_err(|e| encode_error(e.to_string()))?;
+    let size = (frame.len() - 4) as i32;
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(Reply::Frame(frame.freeze()))
+}
+
+/// Answers one request frame.
+pub async fn dispatch(shard: &Rc<ShardState>, frame: Bytes) -> Reply {
+    let prefix = RequestPrefix::parse(&frame).expect("frames are at least a prefix long");
+    let Ok(api) = ApiKey::try_from(prefix.api_key) else {
+        return Reply::Close(format!("unknown API key {}", prefix.api_key));
+    };
+    let supported = support_for(api).filter(|s| (s.min..=s.max).contains(&prefix.api_version));
+    if supported.is_none() {
+        if api == ApiKey::ApiVersions {
+            // KIP-511: answer an unknown ApiVersions version with v0 and the
+            // supported ranges, so the client can pick one.
+            return api_versions::unsupported_version(prefix.correlation_id);
+        }
+        return Reply::Close(format!(
+            "{api:?} v{} is not supported (correlation id {})",
+            prefix.api_version, prefix.correlation_id
+        ));
+    }
+    let version = prefix.api_version;
+    let mut body = frame;
+    let header = match RequestHeader::decode(&mut body, api.request_header_version(version)) {
+        Ok(header) => header,
+        Err(error) => return Reply::Close(format!("malformed request header: {error}")),
+    };
+    let result = match api {
+        ApiKey::ApiVersions => api_versions::handle(&header, version, &mut body),
+        ApiKey::Metadata => metadata::handle(shard, &header, version, &mut body).await,
+        ApiKey::Produce => produce::handle(shard, &header, version, &mut body).await,
+        ApiKey::Fetch => fetch::handle(shard, &header, version, &mut body).await,
+        ApiKey::ListOffsets => list_offsets::handle(shard, &header, version, &mut body).await,
+        ApiKey::CreateTopics => create_topics::handle(shard, &header, version, &mut body).await,
+        other => Ok(Reply::Close(format!("{other:?} has no handler"))),
+    };
+    result.unwrap_or_else(|error| Reply::Close(error.to_string()))
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn supported_ranges_are_within_the_codec() {
+        for api in SUPPORTED_APIS {
+            let codec = api.key.valid_versions();
+            assert!(api.min <= api.max, "{:?}", api.key);
+            assert!(
+                codec.min <= api.min && api.max <= codec.max,
+                "{:?} beyond the codec",
+                api.key
+            );
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Produce (key 0), v3-12: validate and append each partition's record
+//! batch on the shard that owns the partition; answer after the flush
+//! policy's durability (acks 1 and -1 are the same on a single node: the
+//! in-sync replica set is this broker), or not at all for acks=0.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, RequestHeader};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use sluice_shards::ShardId;
+
+use super::{decode, encode, now_ms, HandlerError, Reply};
+use crate::broker::messages::{PartitionRef, ShardRequest, ShardResponse};
+use crate::broker::shard::ShardState;
+use crate::partition::ProduceOutcome;
+
+fn failed(error: ResponseError, message: impl Into<String>) -> ProduceOutcome {
+    ProduceOutcome {
+        error: Some((error, message.into())),
+        base_offset: -1,
+        log_append_time_ms: -1,
+        log_start_offset: -1,
+    }
+}
+
+pub async fn handle(
+    shard: &Rc<ShardState>,
+    header: &RequestHeader,
+    version: i16,
+    body: &mut Bytes,
+) -> Result<Reply, HandlerError> {
+    let request: ProduceRequest = decode(ApiKey::Produce, version, body)?;
+    let acks = request.acks;
+    let table = shard.topics();
+    let now = now_ms();
+
+    // Every (topic, partition) in request order gets an outcome slot.
+    let mut slots: Vec<(usize, i32, Option<ProduceOutcome>)> = Vec::new();
+    let mut by_owner: BTreeMap<ShardId, Vec<(usize, PartitionRef, Bytes)>> = BTreeMap::new();
+    for (topic_index, topic) in request.topic_data.iter().enumerate() {
+        let info = table.get(topic.name.as_str());
+        for partition in &topic.partition_data {
+            let slot = slots.len();
+            let outcome = if !(-1..=1).contains(&acks) {
+                Some(failed(
+                    ResponseError::InvalidRequiredAcks,
+                    format!("acks must be -1, 0 or 1, not {acks}"),
+                ))
+            } else if request.transactional_id.is_some() {
+                Some(failed(
+                    ResponseError::TransactionalIdAuthorizationFailed,
+                    "transactions are not supported yet",
+                ))
+            } else {
+                match (info, &partition.records) {
+                    (Some(info), _) if info.internal => Some(failed(
+                        ResponseError::InvalidTopicException,
+                        format!("cannot produce to internal topic {}", info.name),
+                    )),
+                    (Some(info), Some(records))
+                        if (0..info.partitions).contains(&partition.index) =>
+                    {
+                        let owner = shard.partitions.owner_of(&info.name, partition.index);
+                        by_owner.entry(owner).or_default().push((
+                            slot,
+                            (info.name.clone(), partition.index),
+                            records.clone(),
+                        ));
+                        None
+                    }
+                    (Some(_), None) => Some(failed(ResponseError::CorruptMessage, "null records")),
+                    _ => Some(failed(
+                        ResponseError::UnknownTopicOrPartition,
+                        "This server does not host this topic-partition.",
+                    )),
+                }
+            };
+            slots.push((topic_index, partition.index, outcome));
+        }
+    }
+
+    let calls = by_owner.into_iter().map(|(owner, parts)| {
+        let slots: Vec<usize> = parts.iter().map(|(slot, _, _)| *slot).collect();
+        let parts = parts
+            .into_iter()
+            .map(|(_, partition, records)| (partition, records))
+            .collect();
+        let request = ShardRequest::Produce {
+            acks,
+            now_ms: now,
+            parts,
+        };
+        async move { (slots, shard.context().invoke_on(owner, request).await) }
+    });
+    for (slot_indexes, result) in futures::future::join_all(calls).await {
+        let outcomes = match result {
+            Ok(ShardResponse::Produced(outcomes)) => outcomes,
+            Ok(_) => vec![
+                failed(ResponseError::UnknownServerError, "unexpected shard answer");
+                slot_indexes.len()
+            ],
+            Err(error) => vec![
+                failed(ResponseError::UnknownServerError, error.to_string());
+                slot_indexes.len()
+            ],
+        };
+        for (slot, outcome) in slot_indexes.into_iter().zip(outcomes) {
+            slots[slot].2 = Some(outcome);
+        }
+    }
+    if acks == 0 {
+        return Ok(Reply::Nothing);
+    }
+
+    let mut responses: Vec<TopicProduceResponse> = request
+        .topic_data
+        .iter()
+        .map(|t| {
+            TopicProduceResponse::default()
+                .with_name(t.name.clone())
+                .with_topic_id(t.topic_id)
+        })
+        .collect();
+    for (topic_index, partition, outcome) in slots {
+        let outcome = outcome.expect("every slot answered");
+        let (code, message) = match outcome.error {
+            Some((error, message)) => {
+                tracing::debug!(partition, %message, "produce refused");
+                (error.code(), Some(StrBytes::from_string(message)))
+            }
+            None => (0, None),
+        };
+        responses[topic_index].partition_responses.push(
+            PartitionProduceResponse::default()
+                .with_index(partition)
+                .with_error_code(code)
+                .with_base_offset(outcome.base_offset)
+                .with_log_append_time_ms(outcome.log_append_time_ms)
+                .with_log_start_offset(outcome.log_start_offset)
+                .with_error_message(message),
+        );
+    }
+    let response = ProduceResponse::default().with_responses(responses);
+    encode(ApiKey::Produce, version, header.correlation_id, &response)
+}

@@ -1,0 +1,102 @@
+//! The `sluice` command: the broker today; Kafka's command-line tools next.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sluice::config::{BrokerConfig, LISTENERS, LOG_DIRS, SLUICE_CORES};
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "A Kafka-compatible streaming broker, thread-per-core on io_uring"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the broker. With no arguments: a single embedded node on
+    /// 127.0.0.1:9092 with data under ./data, one shard per core.
+    Broker(BrokerArgs),
+}
+
+#[derive(clap::Args)]
+struct BrokerArgs {
+    /// A Kafka server.properties file (Kafka's key names).
+    config: Option<PathBuf>,
+    /// Address to listen on, HOST:PORT (sets `listeners`).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Data directory (sets `log.dirs`).
+    #[arg(long)]
+    log_dirs: Option<String>,
+    /// Shards (one per core; sets `sluice.cores`).
+    #[arg(long)]
+    cores: Option<usize>,
+    /// Any setting, KEY=VALUE, applied after the file (repeatable).
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Broker(args) => run_broker(args),
+    }
+}
+
+fn run_broker(args: BrokerArgs) -> ExitCode {
+    let mut overrides: Vec<(String, String)> = Vec::new();
+    for pair in &args.overrides {
+        match pair.split_once('=') {
+            Some((key, value)) => {
+                overrides.push((key.trim().to_string(), value.trim().to_string()))
+            }
+            None => {
+                eprintln!("error: --override takes KEY=VALUE, got {pair:?}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if let Some(listen) = args.listen {
+        overrides.push((LISTENERS.to_string(), format!("PLAINTEXT://{listen}")));
+    }
+    if let Some(dirs) = args.log_dirs {
+        overrides.push((LOG_DIRS.to_string(), dirs));
+    }
+    if let Some(cores) = args.cores {
+        overrides.push((SLUICE_CORES.to_string(), cores.to_string()));
+    }
+    let (config, warnings) = match BrokerConfig::load(args.config.as_deref(), &overrides) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    for warning in &warnings {
+        warning.log();
+    }
+    if config.zookeeper_connect.is_some() {
+        eprintln!("error: zookeeper.connect is set, but clustering is not implemented yet; remove it to run a single node");
+        return ExitCode::from(2);
+    }
+    match sluice::broker::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

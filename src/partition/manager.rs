@@ -1,0 +1,228 @@
+//! [`PartitionManager`]: the partitions one shard owns.
+//!
+//! Lifecycle: one per shard, created at start. When the shard applies a new
+//! topic table it opens the partitions it now owns (placement decides which)
+//! and closes and deletes those of removed topics. Nothing else opens or
+//! closes partition logs.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_io::storage::dma::DmaStorage;
+use sluice_io::{FlushPolicy, LogConfig, PartitionLog, Retention};
+use sluice_shards::{shard_for, PartitionKey, ShardCount, ShardId};
+
+use super::{Partition, PartitionSettings};
+use crate::cluster::{TopicInfo, TopicTable};
+use crate::config::{TimestampType, TopicConfig, TopicDefaults};
+
+/// Log settings from a topic's configuration.
+pub fn log_config(topic: &TopicConfig) -> LogConfig {
+    let flush_policy = if topic.flush_messages <= 1 || topic.flush_ms == 0 {
+        FlushPolicy::EveryWrite
+    } else {
+        FlushPolicy::Interval {
+            messages: topic.flush_messages,
+            ms: topic.flush_ms,
+        }
+    };
+    LogConfig {
+        segment_bytes: topic.segment_bytes,
+        segment_ms: topic.segment_ms,
+        index_interval_bytes: topic.index_interval_bytes,
+        flush_policy,
+        ..LogConfig::default()
+    }
+}
+
+fn settings(topic: &TopicConfig) -> PartitionSettings {
+    PartitionSettings {
+        batch_bytes_max: topic.max_message_bytes,
+        log_append_time: topic.message_timestamp_type == TimestampType::LogAppendTime,
+    }
+}
+
+/// A partition named by topic and index.
+type PartitionRef = (Arc<str>, i32);
+
+pub struct PartitionManager {
+    shard: ShardId,
+    shards: ShardCount,
+    log_dir: PathBuf,
+    defaults: TopicDefaults,
+    partitions: RefCell<HashMap<PartitionRef, Rc<Partition>>>,
+    /// The topic id each open partition belongs to, to notice a topic that
+    /// was deleted and created again under the same name.
+    topic_ids: RefCell<HashMap<Arc<str>, uuid::Uuid>>,
+}
+
+impl PartitionManager {
+    pub fn new(
+        shard: ShardId,
+        shards: ShardCount,
+        log_dir: PathBuf,
+        defaults: TopicDefaults,
+    ) -> Self {
+        PartitionManager {
+            shard,
+            shards,
+            log_dir,
+            defaults,
+            partitions: RefCell::new(HashMap::new()),
+            topic_ids: RefCell::new(HashMap::new()),
+        }
+    }
+
+    pub fn owner_of(&self, topic: &str, partition: i32) -> ShardId {
+        shard_for(PartitionKey::new(topic, partition), self.shards)
+    }
+
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Rc<Partition>> {
+        self.partitions
+            .borrow()
+            .get(&(Arc::from(topic), partition))
+            .cloned()
+    }
+
+    pub fn owned(&self) -> Vec<Rc<Partition>> {
+        self.partitions.borrow().values().cloned().collect()
+    }
+
+    pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.log_dir.join(format!("{topic}-{partition}"))
+    }
+
+    /// A topic's effective configuration (defaults plus its overrides).
+    pub fn topic_config(&self, topic: &TopicInfo) -> TopicConfig {
+        self.defaults
+            .with_overrides(topic.configs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .unwrap_or_else(|error| {
+                tracing::warn!(topic = %topic.name, %error, "ignoring invalid stored topic config");
+                self.defaults.config().clone()
+            })
+    }
+
+    pub fn defaults(&self) -> &TopicDefaults {
+        &self.defaults
+    }
+
+    /// Brings the owned partitions in line with `table`.
+    pub async fn apply(&self, table: &TopicTable) -> Result<(), String> {
+        // Removed (or re-created) topics first, so a new incarnation starts empty.
+        let stale: Vec<(Arc<str>, i32)> = {
+            let ids = self.topic_ids.borrow();
+            self.partitions
+                .borrow()
+                .keys()
+                .filter(|(topic, partition)| match table.get(topic) {
+                    None => true,
+                    Some(info) => ids.get(topic) != Some(&info.id) || *partition >= info.partitions,
+                })
+                .cloned()
+                .collect()
+        };
+        for (topic, partition) in stale {
+            let removed = self
+                .partitions
+                .borrow_mut()
+                .remove(&(topic.clone(), partition));
+            if let Some(removed) = removed {
+                if let Err(error) = removed.log.close().await {
+                    tracing::warn!(%topic, partition, %error, "closing deleted partition");
+                }
+            }
+            let dir = self.partition_dir(&topic, partition);
+            if let Err(error) = std::fs::remove_dir_all(&dir) {
+                if error.kind() != std::io::ErrorKind::NotFound {
+                    return Err(format!("deleting {}: {error}", dir.display()));
+                }
+            }
+        }
+        for topic in table.iter() {
+            let config = self.topic_config(topic);
+            for partition in 0..topic.partitions {
+                if self.owner_of(&topic.name, partition) != self.shard {
+                    continue;
+                }
+                if let Some(open) = self.get(&topic.name, partition) {
+                    open.set_settings(settings(&config));
+                    continue;
+                }
+                let dir = self.partition_dir(&topic.name, partition);
+                let log = PartitionLog::open(DmaStorage, &dir, log_config(&config))
+                    .await
+                    .map_err(|e| format!("opening {}: {e}", dir.display()))?;
+                let opened = Partition::new(topic.name.clone(), partition, log, settings(&config))
+                    .await
+                    .map_err(|e| format!("opening {}: {e}", dir.display()))?;
+                self.partitions
+                    .borrow_mut()
+                    .insert((topic.name.clone(), partition), Rc::new(opened));
+            }
+            self.topic_ids
+                .borrow_mut()
+                .insert(topic.name.clone(), topic.id);
+        }
+        self.topic_ids
+            .borrow_mut()
+            .retain(|name, _| table.get(name).is_some());
+        Ok(())
+    }
+
+    /// Deletes old segments of every owned partition per its topic's
+    /// retention settings.
+    pub async fn apply_retention(&self, table: &TopicTable, now_ms: i64) {
+        for partition in self.owned() {
+            let Some(topic) = table.get(&partition.topic) else {
+                continue;
+            };
+            let config = self.topic_config(topic);
+            if !config.cleanup_policy.delete {
+                continue;
+            }
+            let retention = Retention {
+                ms: config.retention_ms,
+                bytes: config.retention_bytes,
+            };
+            match partition.log.apply_retention(now_ms, retention).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(
+                    topic = %partition.topic,
+                    partition = partition.index,
+                    deleted,
+                    log_start_offset = partition.log.log_start_offset(),
+                    "deleted segments past retention"
+                ),
+                Err(error) => {
+                    tracing::warn!(topic = %partition.topic, partition = partition.index, %error, "retention failed")
+                }
+            }
+        }
+    }
+
+    /// Runs every owned partition's periodic work.
+    pub async fn tick(&self) {
+        for partition in self.owned() {
+            if let Err(error) = partition.tick().await {
+                tracing::warn!(topic = %partition.topic, partition = partition.index, %error, "partition tick failed");
+            }
+        }
+    }
+
+    /// Flushes and closes every owned partition (shutdown).
+    pub async fn close_all(&self) {
+        let partitions: Vec<_> = self.partitions.borrow_mut().drain().collect();
+        for ((topic, partition), open) in partitions {
+            if let Err(error) = open.log.close().await {
+                tracing::error!(%topic, partition, %error, "closing partition");
+            }
+        }
+    }
+}
+
+/// How often a shard runs partition ticks (acks=0 write-outs, interval syncs).
+pub const TICK_INTERVAL: Duration = Duration::from_millis(5);
