@@ -83,6 +83,7 @@ pub mod config;
 pub mod error;
 pub mod index;
 pub mod log;
+pub mod notify;
 pub mod storage;
 
 pub use config::{FlushPolicy, LogConfig};

@@ -3,7 +3,6 @@
 //! requests from other shards reach it through the mesh.
 
 pub mod manager;
-pub mod notify;
 pub mod producer_state;
 
 use std::cell::RefCell;
@@ -16,8 +15,8 @@ use sluice_io::storage::dma::DmaStorage;
 use sluice_io::{AppendTime, IoError, LogRead, PartitionLog};
 
 use crate::protocol::errors;
-use notify::Arrivals;
 use producer_state::{ProducerBatch, ProducerState, SequenceCheck};
+use sluice_io::notify::Notify;
 
 /// Settings a partition takes from its topic's config.
 #[derive(Clone, Debug)]
@@ -54,7 +53,7 @@ pub struct Partition {
     pub index: i32,
     pub log: PartitionLog<DmaStorage>,
     producers: RefCell<ProducerState>,
-    pub arrivals: Arrivals,
+    pub arrivals: Notify,
     settings: RefCell<PartitionSettings>,
     /// Held from the sequence check to the recorded append, so concurrent
     /// produces to this partition see each other's sequences in order.
@@ -74,7 +73,7 @@ impl Partition {
             index,
             log,
             producers: RefCell::new(ProducerState::default()),
-            arrivals: Arrivals::default(),
+            arrivals: Notify::default(),
             settings: RefCell::new(settings),
             append_order: futures::lock::Mutex::new(()),
         };

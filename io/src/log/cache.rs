@@ -18,6 +18,8 @@ pub struct CacheEntry {
     pub file_position: u64,
     pub data_len: usize,
     pub buffer: Rc<dyn AsRef<[u8]>>,
+    /// Memory the entry keeps alive (a DMA buffer's whole allocation).
+    pub memory_bytes: usize,
 }
 
 #[derive(Default)]
@@ -37,11 +39,11 @@ impl WriteCache {
                 "cache entries arrive in log order"
             );
         }
-        self.bytes += (*entry.buffer).as_ref().len();
+        self.bytes += entry.memory_bytes;
         self.entries.push_back(entry);
         while self.bytes > bytes_max && self.entries.len() > 1 {
             let evicted = self.entries.pop_front().expect("len > 1");
-            self.bytes -= (*evicted.buffer).as_ref().len();
+            self.bytes -= evicted.memory_bytes;
         }
     }
 
@@ -76,7 +78,7 @@ impl WriteCache {
                 break;
             }
             let removed = self.entries.pop_back().expect("checked");
-            self.bytes -= (*removed.buffer).as_ref().len();
+            self.bytes -= removed.memory_bytes;
         }
     }
 
@@ -88,7 +90,7 @@ impl WriteCache {
             .is_some_and(|e| e.segment_base < segment_base)
         {
             let removed = self.entries.pop_front().expect("checked");
-            self.bytes -= (*removed.buffer).as_ref().len();
+            self.bytes -= removed.memory_bytes;
         }
     }
 
@@ -107,6 +109,7 @@ mod tests {
             segment_base,
             file_position,
             data_len: data.len(),
+            memory_bytes: data.len(),
             buffer: Rc::new(data),
         }
     }

@@ -109,8 +109,53 @@ pub struct PartitionLog<S: Storage> {
     config: LogConfig,
     state: RefCell<LogState<S>>,
     append_lock: Mutex<()>,
-    write_lock: Mutex<()>,
+    write_lock: WriteGate,
     stats: Cell<LogStats>,
+}
+
+/// The write lock: one write-out (or roll, truncation, close) at a time.
+/// Its release is announced, so appends waiting for durability can watch
+/// for it instead of queueing on the lock: `futures`' mutex is not fair, and
+/// a queue of waiters behind it would each write a batch of their own
+/// instead of finding their batch already written by the holder (no group
+/// commit).
+pub(crate) struct WriteGate {
+    lock: Mutex<()>,
+    released: crate::notify::Notify,
+}
+
+pub(crate) struct WriteGuard<'a> {
+    _guard: futures::lock::MutexGuard<'a, ()>,
+    released: &'a crate::notify::Notify,
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.released.notify();
+    }
+}
+
+impl WriteGate {
+    pub(crate) fn new() -> Self {
+        WriteGate {
+            lock: Mutex::new(()),
+            released: crate::notify::Notify::default(),
+        }
+    }
+
+    pub(crate) async fn lock(&self) -> WriteGuard<'_> {
+        WriteGuard {
+            _guard: self.lock.lock().await,
+            released: &self.released,
+        }
+    }
+
+    fn try_lock(&self) -> Option<WriteGuard<'_>> {
+        Some(WriteGuard {
+            _guard: self.lock.try_lock()?,
+            released: &self.released,
+        })
+    }
 }
 
 /// Which durability a write-out must reach.
@@ -120,6 +165,29 @@ enum SyncWanted {
     Policy,
     /// Sync whatever is written (roll, close, explicit flush).
     Always,
+}
+
+/// The cache's view of a written buffer. A buffer mostly empty (a quiet
+/// partition's small write) is copied into one of its own size, so the
+/// cache's byte budget bounds the memory it really holds.
+fn cache_entry<B: crate::storage::IoBuf>(
+    segment_base: u64,
+    written: &write::SealedBuffer<B>,
+) -> CacheEntry {
+    let data = &(*written.buf).as_ref()[..written.data_len];
+    let (buffer, memory_bytes): (std::rc::Rc<dyn AsRef<[u8]>>, usize) =
+        if written.data_len.saturating_mul(4) < written.capacity_bytes {
+            (std::rc::Rc::new(data.to_vec()), written.data_len)
+        } else {
+            (written.buf.clone(), written.capacity_bytes)
+        };
+    CacheEntry {
+        segment_base,
+        file_position: written.file_position,
+        data_len: written.data_len,
+        buffer,
+        memory_bytes,
+    }
 }
 
 impl<S: Storage> PartitionLog<S> {
@@ -346,7 +414,14 @@ impl<S: Storage> PartitionLog<S> {
                 return Ok(());
             }
             self.check_usable()?;
-            let _write = self.write_lock.lock().await;
+            // Read before trying the lock: a holder that releases after this
+            // point announces it, so the wait below cannot miss it.
+            let seen = self.write_lock.released.version();
+            let Some(_write) = self.write_lock.try_lock() else {
+                // A write-out is in flight and may well cover this append.
+                self.write_lock.released.changed_since(seen).await;
+                continue;
+            };
             if self.is_durable(end_offset) {
                 return Ok(());
             }
@@ -387,35 +462,32 @@ impl<S: Storage> PartitionLog<S> {
         }
     }
 
-    /// Writes every buffer sealed so far, in order, then syncs if wanted.
-    /// The caller holds the write lock.
+    /// Writes every buffer sealed so far, then syncs if wanted. The caller
+    /// holds the write lock.
+    ///
+    /// The buffers of one write-out never share a block (see
+    /// `WriteState::seal_open`), so their writes are in flight together;
+    /// the log counts as written only once all of them completed. A buffer
+    /// of an earlier write-out may share its last block with this one's
+    /// first, which is why write-outs themselves go one at a time.
     async fn write_out(&self, sync: SyncWanted) -> Result<()> {
-        let file = {
+        let (file, batch, preallocate_to) = {
             let mut state = self.state.borrow_mut();
-            state.write.seal_open();
-            state.active().file.clone()
+            state.write.seal_open(false);
+            let batch: Vec<_> = state.write.unwritten.drain(..).collect();
+            let end = batch
+                .iter()
+                .map(|b| b.file_position + (*b.buf).as_ref().len() as u64)
+                .max()
+                .unwrap_or(0);
+            let preallocate_to = (end > state.write.preallocated_bytes
+                && self.config.preallocate_bytes > 0)
+                .then(|| {
+                    (end + self.config.preallocate_bytes).min(self.config.segment_bytes.max(end))
+                });
+            (state.active().file.clone(), batch, preallocate_to)
         };
-        loop {
-            let (buf, position, data_len, end_offset, preallocate_to) = {
-                let state = self.state.borrow();
-                let Some(next) = state.write.unwritten.front() else {
-                    break;
-                };
-                let end = next.file_position + (*next.buf).as_ref().len() as u64;
-                let preallocate_to = (end > state.write.preallocated_bytes
-                    && self.config.preallocate_bytes > 0)
-                    .then(|| {
-                        (end + self.config.preallocate_bytes)
-                            .min(self.config.segment_bytes.max(end))
-                    });
-                (
-                    next.buf.clone(),
-                    next.file_position,
-                    next.data_len,
-                    next.end_offset,
-                    preallocate_to,
-                )
-            };
+        if !batch.is_empty() {
             if let Some(preallocate_to) = preallocate_to {
                 // Reserving blocks is an optimisation; a failure here shows
                 // up again, as an error, on the write that needs the space.
@@ -424,26 +496,29 @@ impl<S: Storage> PartitionLog<S> {
                     Err(error) => tracing::debug!(%error, "preallocation failed"),
                 }
             }
-            let write_bytes = (*buf).as_ref().len();
-            file.write_at(buf.clone(), position)
-                .await
-                .map_err(|e| self.fail(e))?;
+            for group in batch.chunks(self.config.write_ios_in_flight_max.max(1)) {
+                let writes = group
+                    .iter()
+                    .map(|b| file.write_at(b.buf.clone(), b.file_position));
+                for result in futures::future::join_all(writes).await {
+                    result.map_err(|e| self.fail(e))?;
+                }
+            }
             let mut guard = self.state.borrow_mut();
             let state = &mut *guard;
-            state.write.unwritten.pop_front();
-            state.write.written_bytes = position + data_len as u64;
-            state.write.written_offset = end_offset;
-            state.write.last_write_bytes = write_bytes;
             let segment_base = state.active().base_offset;
-            state.cache.insert(
-                CacheEntry {
-                    segment_base,
-                    file_position: position,
-                    data_len,
-                    buffer: buf,
-                },
-                self.config.cache_bytes_max,
-            );
+            let mut write_bytes_total = 0u64;
+            for written in &batch {
+                let write_bytes = (*written.buf).as_ref().len();
+                write_bytes_total += write_bytes as u64;
+                state.write.written_bytes = written.file_position + written.data_len as u64;
+                state.write.written_offset = written.end_offset;
+                state.write.last_write_bytes = write_bytes;
+                state.cache.insert(
+                    cache_entry(segment_base, written),
+                    self.config.cache_bytes_max,
+                );
+            }
             if state.write.unwritten.is_empty()
                 && state.write.open.as_ref().is_none_or(|o| !o.has_new_data())
             {
@@ -451,8 +526,8 @@ impl<S: Storage> PartitionLog<S> {
             }
             drop(guard);
             self.count(|s| {
-                s.device_writes += 1;
-                s.device_write_bytes += write_bytes as u64;
+                s.device_writes += batch.len() as u64;
+                s.device_write_bytes += write_bytes_total;
             });
         }
         if self.sync_due(sync) {

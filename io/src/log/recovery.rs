@@ -117,7 +117,7 @@ impl<S: Storage> PartitionLog<S> {
                 closed: false,
             }),
             append_lock: Mutex::new(()),
-            write_lock: Mutex::new(()),
+            write_lock: super::WriteGate::new(),
             stats: Cell::new(LogStats::default()),
         })
     }

@@ -40,9 +40,9 @@ impl BufferSizing {
     pub fn new(config: &crate::config::LogConfig) -> Self {
         let max_bytes = config.write_buffer_bytes_max;
         BufferSizing {
-            min_bytes: config
-                .write_min_bytes
-                .clamp(crate::config::limits::WRITE_BUFFER_BYTES_MIN, max_bytes),
+            // Small: a quiet partition should not pin much memory per write;
+            // busy ones grow towards `max_bytes` by doubling.
+            min_bytes: crate::config::limits::WRITE_BUFFER_BYTES_MIN.min(max_bytes),
             max_bytes,
         }
     }
@@ -77,6 +77,8 @@ pub struct SealedBuffer<B> {
     pub file_position: u64,
     pub data_len: usize,
     pub end_offset: u64,
+    /// Bytes allocated for the buffer (trimming does not free any).
+    pub capacity_bytes: usize,
 }
 
 /// Per-partition write state. Lives in the partition's log, on its shard.
@@ -155,7 +157,7 @@ impl<B: IoBuf> WriteState<B> {
             let copied = self.copy_tail(&mut buf.as_mut()[..tail_len], tail_start, tail_from_disk);
             assert!(copied, "the tail block is in memory or was read from disk");
         }
-        self.seal_open();
+        self.seal_open(true);
         self.open = Some(OpenBuffer {
             buf,
             file_position: tail_start,
@@ -189,19 +191,33 @@ impl<B: IoBuf> WriteState<B> {
 
     /// Closes the open buffer for appends; queues it for writing if it holds
     /// anything not yet written.
-    pub fn seal_open(&mut self) {
+    ///
+    /// When `successor_copied_tail` is set, the next buffer already holds a
+    /// copy of this one's partly filled last block, so this buffer is cut to
+    /// whole blocks: the two then never cover the same block, and the writes
+    /// of one write-out can be in flight together.
+    pub fn seal_open(&mut self, successor_copied_tail: bool) {
         let Some(mut open) = self.open.take() else {
             return;
         };
+        let capacity_bytes = open.capacity();
         let has_new_data = open.has_new_data();
-        open.buf.truncate(align_up(open.data_len as u64) as usize);
+        let data_len = if successor_copied_tail {
+            align_down(open.data_len as u64) as usize
+        } else {
+            open.data_len
+        };
+        open.buf.truncate(align_up(data_len as u64) as usize);
         let sealed = SealedBuffer {
             buf: Rc::new(open.buf),
             file_position: open.file_position,
-            data_len: open.data_len,
+            data_len,
             end_offset: open.end_offset,
+            capacity_bytes,
         };
-        if has_new_data {
+        // The seeded bytes (less than a block) are on the device already; a
+        // buffer cut down to them, or to nothing, has nothing of its own left.
+        if has_new_data && data_len > open.seeded_len {
             self.unwritten.push_back(SealedBuffer {
                 buf: sealed.buf.clone(),
                 ..sealed
