@@ -14,10 +14,6 @@ use crate::batch::{self, BATCH_HEADER_BYTES};
 use crate::error::{IoError, Result};
 use crate::storage::{align_down, align_up, Chunk, Storage, StorageFile};
 
-/// The largest DMA read a read issues up front (a batch larger than this is
-/// still read whole, by a read of its own size).
-const DISK_READ_BYTES_MAX: usize = 8 << 20;
-
 /// The result of [`PartitionLog::read`].
 #[derive(Debug, Default)]
 pub struct LogRead {
@@ -68,9 +64,6 @@ struct Cursor<'a, S: Storage> {
     view: SegmentView<S::File>,
     /// Bytes from `window_position` on, from the last fetch.
     window: Option<(u64, Chunk)>,
-    /// Bytes a disk read fetches at least: the read's byte limit plus a
-    /// header, so one DMA read usually serves the whole request.
-    disk_read_bytes_min: usize,
 }
 
 impl<'a, S: Storage> Cursor<'a, S> {
@@ -104,7 +97,8 @@ impl<'a, S: Storage> Cursor<'a, S> {
         }
         let read_start = align_down(position);
         let read_end = align_up(
-            (position + wanted.max(self.disk_read_bytes_min) as u64).min(self.view.readable_bytes),
+            (position + wanted.max(self.log.config.read_window_bytes) as u64)
+                .min(self.view.readable_bytes),
         );
         let read = self
             .view
@@ -208,11 +202,6 @@ impl<S: Storage> PartitionLog<S> {
                 log: self,
                 view,
                 window: None,
-                disk_read_bytes_min: self.config.read_window_bytes.max(
-                    max_bytes
-                        .saturating_add(BATCH_HEADER_BYTES)
-                        .min(DISK_READ_BYTES_MAX),
-                ),
             };
             let mut position = cursor.view.start_position;
             // Skip batches that end before the wanted offset.
@@ -318,7 +307,6 @@ impl<S: Storage> PartitionLog<S> {
                 log: self,
                 view,
                 window: None,
-                disk_read_bytes_min: self.config.read_window_bytes,
             };
             let mut position = cursor.view.start_position;
             while let Some((base, last, max_timestamp, total)) = cursor.batch_at(position).await? {
