@@ -6,8 +6,13 @@
 //! The ranges follow Apache Kafka 4.0's.
 
 pub mod api_versions;
+pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_configs;
 pub mod fetch;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -63,6 +68,31 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
         key: ApiKey::CreateTopics,
         min: 2,
         max: 7,
+    },
+    ApiSupport {
+        key: ApiKey::DeleteTopics,
+        min: 1,
+        max: 6,
+    },
+    ApiSupport {
+        key: ApiKey::DeleteRecords,
+        min: 0,
+        max: 2,
+    },
+    ApiSupport {
+        key: ApiKey::InitProducerId,
+        min: 0,
+        max: 5,
+    },
+    ApiSupport {
+        key: ApiKey::DescribeConfigs,
+        min: 1,
+        max: 4,
+    },
+    ApiSupport {
+        key: ApiKey::CreatePartitions,
+        min: 0,
+        max: 3,
     },
 ];
 
@@ -184,6 +214,17 @@ pub async fn dispatch(shard: &Rc<ShardState>, frame: Bytes) -> Reply {
         ApiKey::Fetch => fetch::handle(shard, &header, version, &mut body).await,
         ApiKey::ListOffsets => list_offsets::handle(shard, &header, version, &mut body).await,
         ApiKey::CreateTopics => create_topics::handle(shard, &header, version, &mut body).await,
+        ApiKey::DeleteTopics => delete_topics::handle(shard, &header, version, &mut body).await,
+        ApiKey::DeleteRecords => delete_records::handle(shard, &header, version, &mut body).await,
+        ApiKey::InitProducerId => {
+            init_producer_id::handle(shard, &header, version, &mut body).await
+        }
+        ApiKey::DescribeConfigs => {
+            describe_configs::handle(shard, &header, version, &mut body).await
+        }
+        ApiKey::CreatePartitions => {
+            create_partitions::handle(shard, &header, version, &mut body).await
+        }
         other => Ok(Reply::Close(format!("{other:?} has no handler"))),
     };
     result.unwrap_or_else(|error| Reply::Close(error.to_string()))

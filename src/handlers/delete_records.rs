@@ -1,0 +1,134 @@
+//! DeleteRecords (key 21), v0-2: move each partition's log start offset up
+//! to the requested offset (-1: the high watermark), on the shard that owns
+//! the partition. The answer carries the new low watermark (log start
+//! offset). Segments wholly below it are deleted by the owner; reads below it
+//! are OFFSET_OUT_OF_RANGE from then on.
+//!
+//! `timeout_ms` is not used: on a single node there are no followers to wait
+//! for, and the owner answers once the new start offset is checkpointed.
+//! Errors: an unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION; an
+//! internal topic INVALID_TOPIC_EXCEPTION (Kafka refuses those too); an
+//! offset below -1 or above the high watermark OFFSET_OUT_OF_RANGE (from the
+//! owner). Every error carries a low watermark of -1, as Kafka's do (the
+//! owner reports the current one with OFFSET_OUT_OF_RANGE; it is dropped).
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use kafka_protocol::messages::{
+    ApiKey, DeleteRecordsRequest, DeleteRecordsResponse, RequestHeader,
+};
+use kafka_protocol::ResponseError;
+use sluice_shards::ShardId;
+
+use super::{decode, encode, HandlerError, Reply};
+use crate::broker::messages::{DeleteRecordsOutcome, PartitionRef, ShardRequest, ShardResponse};
+use crate::broker::shard::ShardState;
+
+fn failed(error: ResponseError) -> DeleteRecordsOutcome {
+    DeleteRecordsOutcome {
+        error_code: error.code(),
+        low_watermark: -1,
+    }
+}
+
+pub async fn handle(
+    shard: &Rc<ShardState>,
+    header: &RequestHeader,
+    version: i16,
+    body: &mut Bytes,
+) -> Result<Reply, HandlerError> {
+    let request: DeleteRecordsRequest = decode(ApiKey::DeleteRecords, version, body)?;
+    let table = shard.topics();
+    // Every (topic, partition) in request order gets an outcome slot.
+    let mut slots: Vec<(usize, i32, Option<DeleteRecordsOutcome>)> = Vec::new();
+    let mut by_owner: BTreeMap<ShardId, Vec<(usize, PartitionRef, i64)>> = BTreeMap::new();
+    for (topic_index, topic) in request.topics.iter().enumerate() {
+        let info = table.get(topic.name.as_str());
+        for partition in &topic.partitions {
+            let slot = slots.len();
+            let index = partition.partition_index;
+            let outcome = match info {
+                Some(info) if info.internal => Some(failed(ResponseError::InvalidTopicException)),
+                Some(info) if (0..info.partitions).contains(&index) => {
+                    by_owner
+                        .entry(shard.partitions.owner_of(&info.name, index))
+                        .or_default()
+                        .push((slot, (info.name.clone(), index), partition.offset));
+                    None
+                }
+                _ => Some(failed(ResponseError::UnknownTopicOrPartition)),
+            };
+            slots.push((topic_index, index, outcome));
+        }
+    }
+
+    let calls = by_owner.into_iter().map(|(owner, parts)| {
+        let indexes: Vec<usize> = parts.iter().map(|p| p.0).collect();
+        let parts = parts
+            .into_iter()
+            .map(|(_, partition, offset)| (partition, offset))
+            .collect();
+        async move {
+            (
+                indexes,
+                shard
+                    .context()
+                    .invoke_on(owner, ShardRequest::DeleteRecords { parts })
+                    .await,
+            )
+        }
+    });
+    for (indexes, answer) in futures::future::join_all(calls).await {
+        let outcomes = match answer {
+            Ok(ShardResponse::RecordsDeleted(outcomes)) => outcomes,
+            Ok(_) => {
+                tracing::error!("unexpected shard answer to DeleteRecords");
+                vec![failed(ResponseError::UnknownServerError); indexes.len()]
+            }
+            Err(error) => {
+                tracing::error!(%error, "DeleteRecords: owning shard unreachable");
+                vec![failed(ResponseError::UnknownServerError); indexes.len()]
+            }
+        };
+        for (slot, outcome) in indexes.into_iter().zip(outcomes) {
+            slots[slot].2 = Some(outcome);
+        }
+    }
+
+    let mut topics: Vec<DeleteRecordsTopicResult> = request
+        .topics
+        .iter()
+        .map(|t| DeleteRecordsTopicResult::default().with_name(t.name.clone()))
+        .collect();
+    for (topic_index, partition, outcome) in slots {
+        let mut outcome = outcome.expect("every slot answered");
+        if outcome.error_code != 0 {
+            outcome.low_watermark = -1;
+        } else {
+            tracing::info!(
+                topic = %topics[topic_index].name.as_str(),
+                partition,
+                low_watermark = outcome.low_watermark,
+                "deleted records"
+            );
+        }
+        topics[topic_index].partitions.push(
+            DeleteRecordsPartitionResult::default()
+                .with_partition_index(partition)
+                .with_low_watermark(outcome.low_watermark)
+                .with_error_code(outcome.error_code),
+        );
+    }
+    let response = DeleteRecordsResponse::default().with_topics(topics);
+    encode(
+        ApiKey::DeleteRecords,
+        version,
+        header.correlation_id,
+        &response,
+    )
+}
