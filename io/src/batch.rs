@@ -347,3 +347,145 @@ mod tests {
         assert_eq!(total_bytes_from_prefix(&bytes), Some(bytes.len()));
     }
 }
+
+/// Attributes bits 0-2: the compression codec (0 = none).
+pub const ATTRIBUTE_COMPRESSION_MASK: i16 = 0x07;
+
+/// Reads one zigzag varint (the record format's signed varints); returns the
+/// value and the bytes it took.
+fn read_varint(bytes: &[u8]) -> Option<(i64, usize)> {
+    let mut value: u64 = 0;
+    for (i, &byte) in bytes.iter().enumerate().take(10) {
+        value |= ((byte & 0x7f) as u64) << (7 * i);
+        if byte & 0x80 == 0 {
+            let decoded = ((value >> 1) as i64) ^ -((value & 1) as i64);
+            return Some((decoded, i + 1));
+        }
+    }
+    None
+}
+
+/// In a valid, uncompressed v2 batch, the first record whose timestamp is at
+/// least `target_ms`, as `(timestamp, offset)`. `None` if the batch is
+/// compressed (its records cannot be read without decompressing), has no
+/// such record, or its records do not parse. For `LogAppendTime` batches
+/// every record carries the batch's max timestamp.
+pub fn first_record_at_or_after(batch: &[u8], target_ms: i64) -> Option<(i64, u64)> {
+    let header = validate(batch).ok()?;
+    if header.attributes.get() & ATTRIBUTE_COMPRESSION_MASK != 0 {
+        return None;
+    }
+    let base_offset = header.base_offset() as u64;
+    if header.is_log_append_time() {
+        return (header.max_timestamp() >= target_ms)
+            .then_some((header.max_timestamp(), base_offset));
+    }
+    let base_timestamp = header.base_timestamp.get();
+    let last_offset_delta = header.last_offset_delta.get() as i64;
+    // Walk every record first: only a batch whose records all parse, with
+    // offset deltas increasing within the batch and nothing left over, is
+    // trusted (a record area of opaque bytes must not yield an answer).
+    let mut rest = &batch[BATCH_HEADER_BYTES..header.total_bytes()];
+    let mut records = Vec::with_capacity(header.record_count.get().clamp(0, 1 << 16) as usize);
+    let mut previous_delta = -1i64;
+    for _ in 0..header.record_count.get().max(0) {
+        let (length, used) = read_varint(rest)?;
+        let body = rest.get(used..used.checked_add(usize::try_from(length).ok()?)?)?;
+        // attributes (1 byte), then timestampDelta and offsetDelta.
+        let (timestamp_delta, used_ts) = read_varint(body.get(1..)?)?;
+        let (offset_delta, _) = read_varint(body.get(1 + used_ts..)?)?;
+        if offset_delta <= previous_delta || offset_delta > last_offset_delta {
+            return None;
+        }
+        previous_delta = offset_delta;
+        records.push((
+            base_timestamp.checked_add(timestamp_delta)?,
+            offset_delta as u64,
+        ));
+        rest = &rest[used + body.len()..];
+    }
+    if !rest.is_empty() {
+        return None;
+    }
+    records
+        .into_iter()
+        .find(|(timestamp, _)| *timestamp >= target_ms)
+        .map(|(timestamp, delta)| (timestamp, base_offset + delta))
+}
+
+#[cfg(test)]
+mod record_tests {
+    use super::*;
+
+    fn varint(value: i64, out: &mut Vec<u8>) {
+        let mut v = ((value << 1) ^ (value >> 63)) as u64;
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
+    /// A batch of records with the given timestamp deltas (no key/value).
+    fn batch_with_timestamps(base_timestamp: i64, deltas: &[i64]) -> Vec<u8> {
+        let mut records = Vec::new();
+        for (i, delta) in deltas.iter().enumerate() {
+            let mut body = vec![0u8];
+            varint(*delta, &mut body);
+            varint(i as i64, &mut body);
+            varint(-1, &mut body); // key null
+            varint(-1, &mut body); // value null
+            varint(0, &mut body); // no headers
+            varint(body.len() as i64, &mut records);
+            records.extend(body);
+        }
+        let mut bytes = vec![0u8; BATCH_HEADER_BYTES];
+        bytes.extend(records);
+        let total = bytes.len();
+        {
+            let header = header_mut(&mut bytes).unwrap();
+            header.base_offset.set(100);
+            header
+                .batch_length
+                .set((total - BATCH_LENGTH_PREFIX_BYTES) as i32);
+            header.magic = MAGIC_V2;
+            header.last_offset_delta.set(deltas.len() as i32 - 1);
+            header.base_timestamp.set(base_timestamp);
+            header
+                .max_timestamp
+                .set(base_timestamp + deltas.iter().max().unwrap());
+            header.record_count.set(deltas.len() as i32);
+            header.producer_id.set(-1);
+        }
+        let crc = compute_crc(&bytes);
+        header_mut(&mut bytes).unwrap().crc.set(crc);
+        bytes
+    }
+
+    #[test]
+    fn finds_the_first_record_at_or_after_a_timestamp() {
+        let batch = batch_with_timestamps(1_000, &[0, 10, 20, 300]);
+        assert_eq!(first_record_at_or_after(&batch, 0), Some((1_000, 100)));
+        assert_eq!(first_record_at_or_after(&batch, 1_005), Some((1_010, 101)));
+        assert_eq!(first_record_at_or_after(&batch, 1_020), Some((1_020, 102)));
+        assert_eq!(first_record_at_or_after(&batch, 1_021), Some((1_300, 103)));
+        assert_eq!(first_record_at_or_after(&batch, 1_301), None);
+    }
+
+    #[test]
+    fn compressed_and_broken_batches_give_none() {
+        let mut batch = batch_with_timestamps(1_000, &[0, 10]);
+        header_mut(&mut batch).unwrap().attributes.set(1);
+        let crc = compute_crc(&batch);
+        header_mut(&mut batch).unwrap().crc.set(crc);
+        assert_eq!(first_record_at_or_after(&batch, 0), None);
+        assert_eq!(
+            first_record_at_or_after(&build_test_batch(3, 40, 5), 0),
+            None
+        );
+    }
+}

@@ -386,6 +386,7 @@ impl<S: Storage> PartitionLog<S> {
         }
         open.data_len += total_bytes;
         open.end_offset = active.next_offset;
+        open.batch_ends.push((open.data_len, open.end_offset));
         active.size_bytes += total_bytes as u64;
         active.first_append_ms.get_or_insert(now_ms);
         let record_count = active.next_offset - base_offset;
@@ -503,32 +504,39 @@ impl<S: Storage> PartitionLog<S> {
                 for result in futures::future::join_all(writes).await {
                     result.map_err(|e| self.fail(e))?;
                 }
+                // Everything up to this group is on the device: let the
+                // appends it covers go now (they need not wait for the rest
+                // of the write-out, and their producers can send more).
+                let mut guard = self.state.borrow_mut();
+                let state = &mut *guard;
+                let segment_base = state.active().base_offset;
+                let mut group_bytes = 0u64;
+                for written in group {
+                    let write_bytes = (*written.buf).as_ref().len();
+                    group_bytes += write_bytes as u64;
+                    state.write.written_bytes = written.file_position + written.whole_len as u64;
+                    state.write.written_offset = written.end_offset;
+                    state.write.last_write_bytes = write_bytes;
+                    state.cache.insert(
+                        cache_entry(segment_base, written),
+                        self.config.cache_bytes_max,
+                    );
+                }
+                drop(guard);
+                self.count(|s| {
+                    s.device_writes += group.len() as u64;
+                    s.device_write_bytes += group_bytes;
+                });
+                if self.config.flush_policy != FlushPolicy::EveryWrite {
+                    self.write_lock.released.notify();
+                }
             }
-            let mut guard = self.state.borrow_mut();
-            let state = &mut *guard;
-            let segment_base = state.active().base_offset;
-            let mut write_bytes_total = 0u64;
-            for written in &batch {
-                let write_bytes = (*written.buf).as_ref().len();
-                write_bytes_total += write_bytes as u64;
-                state.write.written_bytes = written.file_position + written.data_len as u64;
-                state.write.written_offset = written.end_offset;
-                state.write.last_write_bytes = write_bytes;
-                state.cache.insert(
-                    cache_entry(segment_base, written),
-                    self.config.cache_bytes_max,
-                );
-            }
+            let mut state = self.state.borrow_mut();
             if state.write.unwritten.is_empty()
                 && state.write.open.as_ref().is_none_or(|o| !o.has_new_data())
             {
                 state.write.oldest_unwritten_at = None;
             }
-            drop(guard);
-            self.count(|s| {
-                s.device_writes += batch.len() as u64;
-                s.device_write_bytes += write_bytes_total;
-            });
         }
         if self.sync_due(sync) {
             let (target, messages) = {

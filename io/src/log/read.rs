@@ -278,10 +278,11 @@ impl<S: Storage> PartitionLog<S> {
             .map(|s| (s.max_timestamp_ms, s.max_timestamp_offset))
     }
 
-    /// Kafka's offset-for-timestamp: the first batch whose max timestamp is
-    /// at least `timestamp_ms`, as `(its max timestamp, its base offset)`.
-    /// `None` when no batch on the device is that recent. The offset is the
-    /// batch's first; records inside a batch are not decoded here.
+    /// Kafka's offset-for-timestamp: the first record whose timestamp is at
+    /// least `timestamp_ms`, as `(its timestamp, its offset)`; `None` when no
+    /// batch on the device is that recent. Records are found inside
+    /// uncompressed batches; for a compressed batch the answer is the batch
+    /// (its max timestamp and first offset), which is at or before the record.
     pub async fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, u64)>> {
         let candidates: Vec<(u64, u64)> = {
             let state = self.state.borrow();
@@ -311,7 +312,15 @@ impl<S: Storage> PartitionLog<S> {
             let mut position = cursor.view.start_position;
             while let Some((base, last, max_timestamp, total)) = cursor.batch_at(position).await? {
                 if max_timestamp >= timestamp_ms && last >= from_offset {
-                    return Ok(Some((max_timestamp, base.max(self.log_start_offset()))));
+                    // The record itself when the batch is uncompressed;
+                    // otherwise the batch's first offset (at or before it).
+                    let bytes = cursor.bytes_at(position, total).await?;
+                    let start = self.log_start_offset();
+                    let found =
+                        batch::first_record_at_or_after(&bytes.as_slice()[..total], timestamp_ms)
+                            .filter(|(_, offset)| *offset >= start)
+                            .unwrap_or((max_timestamp, base.max(start)));
+                    return Ok(Some(found));
                 }
                 position += total as u64;
             }

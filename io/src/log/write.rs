@@ -59,6 +59,11 @@ pub struct OpenBuffer<B> {
     pub seeded_len: usize,
     /// One past the last offset held.
     pub end_offset: u64,
+    /// After each append: (`data_len`, `end_offset`), so a buffer cut short
+    /// knows which batches it still holds whole.
+    pub batch_ends: Vec<(usize, u64)>,
+    /// `end_offset` when the buffer was started (only seeded bytes).
+    pub start_end_offset: u64,
 }
 
 impl<B: IoBuf> OpenBuffer<B> {
@@ -76,6 +81,10 @@ pub struct SealedBuffer<B> {
     pub buf: Rc<B>,
     pub file_position: u64,
     pub data_len: usize,
+    /// Bytes of whole batches from the buffer's start: once written, the log
+    /// is readable (and durable) up to here.
+    pub whole_len: usize,
+    /// One past the last offset of those whole batches.
     pub end_offset: u64,
     /// Bytes allocated for the buffer (trimming does not free any).
     pub capacity_bytes: usize,
@@ -164,6 +173,8 @@ impl<B: IoBuf> WriteState<B> {
             data_len: tail_len,
             seeded_len: tail_len,
             end_offset,
+            batch_ends: Vec::new(),
+            start_end_offset: end_offset,
         });
     }
 
@@ -208,11 +219,19 @@ impl<B: IoBuf> WriteState<B> {
             open.data_len
         };
         open.buf.truncate(align_up(data_len as u64) as usize);
+        let (whole_len, end_offset) = open
+            .batch_ends
+            .iter()
+            .rev()
+            .find(|(len, _)| *len <= data_len)
+            .copied()
+            .unwrap_or((open.seeded_len.min(data_len), open.start_end_offset));
         let sealed = SealedBuffer {
             buf: Rc::new(open.buf),
             file_position: open.file_position,
             data_len,
-            end_offset: open.end_offset,
+            whole_len,
+            end_offset,
             capacity_bytes,
         };
         // The seeded bytes (less than a block) are on the device already; a
