@@ -59,6 +59,10 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
     runtime_config.name = "sluice-shard".into();
     runtime_config.pin_to_cores =
         config.cores <= std::thread::available_parallelism().map_or(1, |n| n.get());
+    // A shard that cannot start (no listener, unreadable partitions) stops
+    // the broker, which must then exit non-zero.
+    let start_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shard_failed = start_failed.clone();
     let shard_config = config.clone();
     let runtime = Runtime::<ShardRequest, ShardResponse>::start(runtime_config, move |ctx| {
         let config = shard_config.clone();
@@ -66,28 +70,33 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         let advertised = advertised.clone();
         let cluster_id = cluster_id.clone();
         let bind_addr = bind_addr.clone();
+        let failed = shard_failed.clone();
         async move {
+            let fail = |shutdown: &sluice_shards::ShutdownSignal| {
+                failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                shutdown.request();
+            };
             let shard_id = ctx.shard_id();
             let shutdown = ctx.shutdown_signal();
             let state = match ShardState::new(ctx.clone(), config, table.clone(), advertised, cluster_id) {
                 Ok(state) => Rc::new(state),
                 Err(error) => {
                     tracing::error!(%shard_id, %error, "shard failed to start");
-                    shutdown.request();
+                    fail(&shutdown);
                     return;
                 }
             };
             ctx.register_handler(Backend(state.clone()));
             if let Err(error) = state.partitions.apply(&table).await {
                 tracing::error!(%shard_id, %error, "opening partitions");
-                shutdown.request();
+                fail(&shutdown);
                 return;
             }
             let listener = match glommio::net::TcpListener::bind(bind_addr.as_str()) {
                 Ok(listener) => listener,
                 Err(error) => {
                     tracing::error!(%shard_id, %error, addr = %bind_addr, "cannot listen");
-                    shutdown.request();
+                    fail(&shutdown);
                     return;
                 }
             };
@@ -121,7 +130,11 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
     });
     let result = runtime.join().map_err(|e| e.to_string());
     handle.close();
-    result
+    result?;
+    if start_failed.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err("the broker could not start (see the errors above)".into());
+    }
+    Ok(())
 }
 
 async fn tick_loop(state: Rc<ShardState>) {
@@ -151,6 +164,11 @@ async fn retention_loop(state: Rc<ShardState>) {
 
 /// A port of 0 asks for a free one; every shard must bind the same port, so
 /// pick it once here.
+///
+/// The shards bind with SO_REUSEPORT, so a second broker started on the
+/// same port by the same user shares it instead of failing (a known gap: a
+/// check for an existing listener raced with restarts after kill -9 in the
+/// crash test and was taken out).
 fn resolve_port(host: &str, port: u16) -> Result<u16, String> {
     if port != 0 {
         return Ok(port);
