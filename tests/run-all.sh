@@ -4,12 +4,33 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests need. None yet beyond the Rust toolchain; the
-# broker's client tests add kcat, zookeeper and Python clients here.
 if ! command -v cargo >/dev/null 2>&1; then
     echo "cargo not found: install Rust (rustup) first" >&2
     exit 1
 fi
+
+# System packages the broker's client tests need (tests/broker): kcat, and a
+# python3 that can make a venv (Debian's python3 needs python3-venv for it).
+# Installed only when missing, so a machine that has them needs no network.
+missing=()
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+if ! command -v python3 >/dev/null 2>&1; then
+    missing+=(python3 python3-venv)
+elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1 \
+    && ! dpkg -s python3-venv >/dev/null 2>&1; then
+    missing+=(python3-venv)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+fi
+
+# The Python clients, pinned, in .venv (git-ignored). A venv whose python is
+# gone (made on another machine) is made anew.
+if ! .venv/bin/python -c 'import sys' >/dev/null 2>&1; then
+    python3 -m venv --clear .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r tests/broker/requirements.txt
 
 # How many seeds the storage crash test runs (each seed is a random
 # workload, crash and recovery; a failure prints its seed for replay).
@@ -17,3 +38,9 @@ export SLUICE_CRASH_SEEDS="${SLUICE_CRASH_SEEDS:-600}"
 
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked
+
+# The broker's client tests: the release binary (SLUICE_BIN, default
+# target/release/sluice) on loopback, driven by kcat, confluent-kafka and
+# kafka-python. pytest's exit code is the script's.
+cargo build --release --locked -p sluice
+.venv/bin/pytest tests/broker -q
