@@ -5,6 +5,7 @@
 //! their current request, every partition is flushed and closed, exit 0.
 
 pub mod control;
+pub mod frontend;
 pub mod messages;
 pub mod shard;
 

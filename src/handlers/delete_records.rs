@@ -26,6 +26,7 @@ use kafka_protocol::ResponseError;
 use sluice_shards::ShardId;
 
 use super::{decode, encode, HandlerError, Reply};
+use crate::broker::frontend;
 use crate::broker::messages::{DeleteRecordsOutcome, PartitionRef, ShardRequest, ShardResponse};
 use crate::broker::shard::ShardState;
 
@@ -46,7 +47,8 @@ pub async fn handle(
     let table = shard.topics();
     // Every (topic, partition) in request order gets an outcome slot.
     let mut slots: Vec<(usize, i32, Option<DeleteRecordsOutcome>)> = Vec::new();
-    let mut by_owner: BTreeMap<ShardId, Vec<(usize, PartitionRef, i64)>> = BTreeMap::new();
+    let mut by_owner: BTreeMap<ShardId, Vec<frontend::Slotted<(PartitionRef, i64)>>> =
+        BTreeMap::new();
     for (topic_index, topic) in request.topics.iter().enumerate() {
         let info = table.get(topic.name.as_str());
         for partition in &topic.partitions {
@@ -58,7 +60,7 @@ pub async fn handle(
                     by_owner
                         .entry(shard.partitions.owner_of(&info.name, index))
                         .or_default()
-                        .push((slot, (info.name.clone(), index), partition.offset));
+                        .push((slot, ((info.name.clone(), index), partition.offset)));
                     None
                 }
                 _ => Some(failed(ResponseError::UnknownTopicOrPartition)),
@@ -67,37 +69,19 @@ pub async fn handle(
         }
     }
 
-    let calls = by_owner.into_iter().map(|(owner, parts)| {
-        let indexes: Vec<usize> = parts.iter().map(|p| p.0).collect();
-        let parts = parts
-            .into_iter()
-            .map(|(_, partition, offset)| (partition, offset))
-            .collect();
-        async move {
-            (
-                indexes,
-                shard
-                    .context()
-                    .invoke_on(owner, ShardRequest::DeleteRecords { parts })
-                    .await,
-            )
-        }
-    });
-    for (indexes, answer) in futures::future::join_all(calls).await {
-        let outcomes = match answer {
-            Ok(ShardResponse::RecordsDeleted(outcomes)) => outcomes,
-            Ok(_) => {
-                tracing::error!("unexpected shard answer to DeleteRecords");
-                vec![failed(ResponseError::UnknownServerError); indexes.len()]
-            }
-            Err(error) => {
-                tracing::error!(%error, "DeleteRecords: owning shard unreachable");
-                vec![failed(ResponseError::UnknownServerError); indexes.len()]
-            }
-        };
-        for (slot, outcome) in indexes.into_iter().zip(outcomes) {
-            slots[slot].2 = Some(outcome);
-        }
+    let answered = frontend::scatter(
+        shard,
+        by_owner,
+        |parts| ShardRequest::DeleteRecords { parts },
+        |response| match response {
+            ShardResponse::RecordsDeleted(outcomes) => Some(outcomes),
+            _ => None,
+        },
+        |_| failed(ResponseError::UnknownServerError),
+    )
+    .await;
+    for (slot, outcome) in answered {
+        slots[slot].2 = Some(outcome);
     }
 
     let mut topics: Vec<DeleteRecordsTopicResult> = request

@@ -14,6 +14,7 @@ use kafka_protocol::ResponseError;
 use sluice_shards::ShardId;
 
 use super::{decode, encode, HandlerError, Reply};
+use crate::broker::frontend;
 use crate::broker::messages::{OffsetOutcome, PartitionRef, ShardRequest, ShardResponse};
 use crate::broker::shard::ShardState;
 
@@ -26,7 +27,8 @@ pub async fn handle(
     let request: ListOffsetsRequest = decode(ApiKey::ListOffsets, version, body)?;
     let table = shard.topics();
     let mut slots: Vec<(usize, i32, Option<OffsetOutcome>)> = Vec::new();
-    let mut by_owner: BTreeMap<ShardId, Vec<(usize, PartitionRef, i64)>> = BTreeMap::new();
+    let mut by_owner: BTreeMap<ShardId, Vec<frontend::Slotted<(PartitionRef, i64)>>> =
+        BTreeMap::new();
     for (topic_index, topic) in request.topics.iter().enumerate() {
         let info = table.get(topic.name.as_str());
         for partition in &topic.partitions {
@@ -42,8 +44,10 @@ pub async fn handle(
                         .or_default()
                         .push((
                             slot,
-                            (info.name.clone(), partition.partition_index),
-                            partition.timestamp,
+                            (
+                                (info.name.clone(), partition.partition_index),
+                                partition.timestamp,
+                            ),
                         ));
                     None
                 }
@@ -56,37 +60,23 @@ pub async fn handle(
             slots.push((topic_index, partition.partition_index, outcome));
         }
     }
-    let calls = by_owner.into_iter().map(|(owner, parts)| {
-        let indexes: Vec<usize> = parts.iter().map(|p| p.0).collect();
-        let parts = parts
-            .into_iter()
-            .map(|(_, partition, timestamp)| (partition, timestamp))
-            .collect();
-        async move {
-            (
-                indexes,
-                shard
-                    .context()
-                    .invoke_on(owner, ShardRequest::ListOffsets { parts })
-                    .await,
-            )
-        }
-    });
-    for (indexes, answer) in futures::future::join_all(calls).await {
-        let outcomes = match answer {
-            Ok(ShardResponse::Offsets(outcomes)) => outcomes,
-            _ => vec![
-                OffsetOutcome {
-                    error_code: ResponseError::UnknownServerError.code(),
-                    timestamp: -1,
-                    offset: -1,
-                };
-                indexes.len()
-            ],
-        };
-        for (slot, outcome) in indexes.into_iter().zip(outcomes) {
-            slots[slot].2 = Some(outcome);
-        }
+    let answered = frontend::scatter(
+        shard,
+        by_owner,
+        |parts| ShardRequest::ListOffsets { parts },
+        |response| match response {
+            ShardResponse::Offsets(outcomes) => Some(outcomes),
+            _ => None,
+        },
+        |_| OffsetOutcome {
+            error_code: ResponseError::UnknownServerError.code(),
+            timestamp: -1,
+            offset: -1,
+        },
+    )
+    .await;
+    for (slot, outcome) in answered {
+        slots[slot].2 = Some(outcome);
     }
     let mut topics: Vec<ListOffsetsTopicResponse> = request
         .topics

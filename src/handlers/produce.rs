@@ -14,6 +14,7 @@ use kafka_protocol::ResponseError;
 use sluice_shards::ShardId;
 
 use super::{decode, encode, now_ms, HandlerError, Reply};
+use crate::broker::frontend;
 use crate::broker::messages::{PartitionRef, ShardRequest, ShardResponse};
 use crate::broker::shard::ShardState;
 use crate::partition::ProduceOutcome;
@@ -40,7 +41,8 @@ pub async fn handle(
 
     // Every (topic, partition) in request order gets an outcome slot.
     let mut slots: Vec<(usize, i32, Option<ProduceOutcome>)> = Vec::new();
-    let mut by_owner: BTreeMap<ShardId, Vec<(usize, PartitionRef, Bytes)>> = BTreeMap::new();
+    let mut by_owner: BTreeMap<ShardId, Vec<frontend::Slotted<(PartitionRef, Bytes)>>> =
+        BTreeMap::new();
     for (topic_index, topic) in request.topic_data.iter().enumerate() {
         let info = table.get(topic.name.as_str());
         for partition in &topic.partition_data {
@@ -67,8 +69,7 @@ pub async fn handle(
                         let owner = shard.partitions.owner_of(&info.name, partition.index);
                         by_owner.entry(owner).or_default().push((
                             slot,
-                            (info.name.clone(), partition.index),
-                            records.clone(),
+                            ((info.name.clone(), partition.index), records.clone()),
                         ));
                         None
                     }
@@ -83,34 +84,23 @@ pub async fn handle(
         }
     }
 
-    let calls = by_owner.into_iter().map(|(owner, parts)| {
-        let slots: Vec<usize> = parts.iter().map(|(slot, _, _)| *slot).collect();
-        let parts = parts
-            .into_iter()
-            .map(|(_, partition, records)| (partition, records))
-            .collect();
-        let request = ShardRequest::Produce {
+    let answered = frontend::scatter(
+        shard,
+        by_owner,
+        |parts| ShardRequest::Produce {
             acks,
             now_ms: now,
             parts,
-        };
-        async move { (slots, shard.context().invoke_on(owner, request).await) }
-    });
-    for (slot_indexes, result) in futures::future::join_all(calls).await {
-        let outcomes = match result {
-            Ok(ShardResponse::Produced(outcomes)) => outcomes,
-            Ok(_) => vec![
-                failed(ResponseError::UnknownServerError, "unexpected shard answer");
-                slot_indexes.len()
-            ],
-            Err(error) => vec![
-                failed(ResponseError::UnknownServerError, error.to_string());
-                slot_indexes.len()
-            ],
-        };
-        for (slot, outcome) in slot_indexes.into_iter().zip(outcomes) {
-            slots[slot].2 = Some(outcome);
-        }
+        },
+        |response| match response {
+            ShardResponse::Produced(outcomes) => Some(outcomes),
+            _ => None,
+        },
+        |reason| failed(ResponseError::UnknownServerError, reason),
+    )
+    .await;
+    for (slot, outcome) in answered {
+        slots[slot].2 = Some(outcome);
     }
     if acks == 0 {
         return Ok(Reply::Nothing);
