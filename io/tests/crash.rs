@@ -211,7 +211,7 @@ async fn run_seed(seed: u64) -> Result<(), String> {
                     }
                 }
                 68..=72 => {
-                    if let Err(e) = log.roll_now(now_ms).await {
+                    if let Err(e) = log.roll_now().await {
                         if e.is_storage_failure() || matches!(e, IoError::Fenced { .. }) {
                             break;
                         }

@@ -158,7 +158,7 @@ impl ControlService {
         topics: Vec<NewTopic>,
         validate_only: bool,
     ) -> Vec<TopicOutcome> {
-        let mut table = shard.topics();
+        let mut table = TopicTable::clone(&shard.topics());
         let mut outcomes = Vec::with_capacity(topics.len());
         let mut changed = false;
         for topic in topics {
@@ -271,7 +271,7 @@ impl ControlService {
         shard: &Rc<ShardState>,
         topics: Vec<TopicSelector>,
     ) -> Vec<TopicOutcome> {
-        let mut table = shard.topics();
+        let mut table = TopicTable::clone(&shard.topics());
         let mut outcomes = Vec::new();
         let mut changed = false;
         for selector in topics {
@@ -336,7 +336,7 @@ impl ControlService {
         changes: Vec<(String, i32)>,
         validate_only: bool,
     ) -> Vec<TopicOutcome> {
-        let mut table = shard.topics();
+        let mut table = TopicTable::clone(&shard.topics());
         let mut outcomes = Vec::new();
         let mut changed = false;
         for (name, count) in changes {

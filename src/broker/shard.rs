@@ -37,7 +37,8 @@ pub struct Advertised {
 pub struct ShardState {
     ctx: Context,
     config: Arc<BrokerConfig>,
-    topics: RefCell<TopicTable>,
+    /// Shared, not cloned, per request: a table is replaced whole, never edited.
+    topics: RefCell<Arc<TopicTable>>,
     /// Serializes topic table applications on this shard.
     applying: futures::lock::Mutex<()>,
     pub partitions: PartitionManager,
@@ -68,7 +69,7 @@ impl ShardState {
         Ok(ShardState {
             ctx,
             config,
-            topics: RefCell::new(table),
+            topics: RefCell::new(Arc::new(table)),
             applying: futures::lock::Mutex::new(()),
             partitions,
             control,
@@ -86,7 +87,7 @@ impl ShardState {
     }
 
     /// This shard's copy of the topic table.
-    pub fn topics(&self) -> TopicTable {
+    pub fn topics(&self) -> Arc<TopicTable> {
         self.topics.borrow().clone()
     }
 
@@ -97,7 +98,7 @@ impl ShardState {
             return Ok(());
         }
         let result = self.partitions.apply(&table).await;
-        *self.topics.borrow_mut() = table;
+        *self.topics.borrow_mut() = Arc::new(table);
         result
     }
 

@@ -46,15 +46,16 @@ fn settings(topic: &TopicConfig) -> PartitionSettings {
     }
 }
 
-/// A partition named by topic and index.
-type PartitionRef = (Arc<str>, i32);
+/// Partitions by topic, then index: looked up by `&str` on every request
+/// without allocating a key.
+type PartitionMap = HashMap<Arc<str>, HashMap<i32, Rc<Partition>>>;
 
 pub struct PartitionManager {
     shard: ShardId,
     shards: ShardCount,
     log_dir: PathBuf,
     defaults: TopicDefaults,
-    partitions: RefCell<HashMap<PartitionRef, Rc<Partition>>>,
+    partitions: RefCell<PartitionMap>,
     /// The topic id each open partition belongs to, to notice a topic that
     /// was deleted and created again under the same name.
     topic_ids: RefCell<HashMap<Arc<str>, uuid::Uuid>>,
@@ -84,12 +85,17 @@ impl PartitionManager {
     pub fn get(&self, topic: &str, partition: i32) -> Option<Rc<Partition>> {
         self.partitions
             .borrow()
-            .get(&(Arc::from(topic), partition))
+            .get(topic)?
+            .get(&partition)
             .cloned()
     }
 
     pub fn owned(&self) -> Vec<Rc<Partition>> {
-        self.partitions.borrow().values().cloned().collect()
+        self.partitions
+            .borrow()
+            .values()
+            .flat_map(|p| p.values().cloned())
+            .collect()
     }
 
     pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
@@ -117,19 +123,24 @@ impl PartitionManager {
             let ids = self.topic_ids.borrow();
             self.partitions
                 .borrow()
-                .keys()
+                .iter()
+                .flat_map(|(topic, partitions)| partitions.keys().map(move |p| (topic.clone(), *p)))
                 .filter(|(topic, partition)| match table.get(topic) {
                     None => true,
                     Some(info) => ids.get(topic) != Some(&info.id) || *partition >= info.partitions,
                 })
-                .cloned()
                 .collect()
         };
         for (topic, partition) in stale {
-            let removed = self
-                .partitions
-                .borrow_mut()
-                .remove(&(topic.clone(), partition));
+            let removed = {
+                let mut partitions = self.partitions.borrow_mut();
+                let of_topic = partitions.get_mut(&topic);
+                let removed = of_topic.and_then(|p| p.remove(&partition));
+                if partitions.get(&topic).is_some_and(|p| p.is_empty()) {
+                    partitions.remove(&topic);
+                }
+                removed
+            };
             if let Some(removed) = removed {
                 if let Err(error) = removed.log.close().await {
                     tracing::warn!(%topic, partition, %error, "closing deleted partition");
@@ -161,7 +172,9 @@ impl PartitionManager {
                     .map_err(|e| format!("opening {}: {e}", dir.display()))?;
                 self.partitions
                     .borrow_mut()
-                    .insert((topic.name.clone(), partition), Rc::new(opened));
+                    .entry(topic.name.clone())
+                    .or_default()
+                    .insert(partition, Rc::new(opened));
             }
             self.topic_ids
                 .borrow_mut()
@@ -216,9 +229,11 @@ impl PartitionManager {
     /// Flushes and closes every owned partition (shutdown).
     pub async fn close_all(&self) {
         let partitions: Vec<_> = self.partitions.borrow_mut().drain().collect();
-        for ((topic, partition), open) in partitions {
-            if let Err(error) = open.log.close().await {
-                tracing::error!(%topic, partition, %error, "closing partition");
+        for (topic, of_topic) in partitions {
+            for (partition, open) in of_topic {
+                if let Err(error) = open.log.close().await {
+                    tracing::error!(%topic, partition, %error, "closing partition");
+                }
             }
         }
     }

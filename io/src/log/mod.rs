@@ -306,7 +306,7 @@ impl<S: Storage> PartitionLog<S> {
         }
         if self.needs_roll(total_bytes as u64, offset_span, now_ms) {
             let _write = self.write_lock.lock().await;
-            self.roll(now_ms).await?;
+            self.roll().await?;
             self.check_usable()?;
         }
         Ok(self.copy_into_buffer(batches, total_bytes, now_ms, time))
@@ -596,20 +596,20 @@ impl<S: Storage> PartitionLog<S> {
     }
 
     /// Seals the active segment and starts a new one at the log end offset.
-    pub async fn roll_now(&self, now_ms: i64) -> Result<()> {
+    pub async fn roll_now(&self) -> Result<()> {
         let _append = self.append_lock.lock().await;
         let _write = self.write_lock.lock().await;
         self.check_usable()?;
         if self.state.borrow().active().size_bytes == 0 {
             return Ok(());
         }
-        self.roll(now_ms).await
+        self.roll().await
     }
 
     /// Caller holds both locks. The old segment is written, synced, cut to
     /// its exact size and its indexes written before the new file exists, so
     /// after a crash every segment but the last is whole.
-    async fn roll(&self, _now_ms: i64) -> Result<()> {
+    async fn roll(&self) -> Result<()> {
         self.write_out(SyncWanted::Always).await?;
         self.seal_active_files().await.map_err(|e| self.fail(e))?;
         let base_offset = self.log_end_offset();
