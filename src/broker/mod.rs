@@ -23,6 +23,9 @@ use crate::partition::manager::TICK_INTERVAL;
 use messages::{ShardRequest, ShardResponse};
 use shard::{Advertised, Backend, ShardState};
 
+/// How often a started shard checks whether the others are ready.
+const STARTUP_POLL_INTERVAL: Duration = Duration::from_millis(2);
+
 /// Runs the broker until a signal stops it.
 pub fn run(config: BrokerConfig) -> Result<(), String> {
     let config = Arc::new(config);
@@ -66,6 +69,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
     let start_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let shard_failed = start_failed.clone();
     let shard_config = config.clone();
+    let shards_ready = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let runtime = Runtime::<ShardRequest, ShardResponse>::start(runtime_config, move |ctx| {
         let config = shard_config.clone();
         let table = table.clone();
@@ -73,6 +77,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         let cluster_id = cluster_id.clone();
         let bind_addr = bind_addr.clone();
         let failed = shard_failed.clone();
+        let ready = shards_ready.clone();
         async move {
             let fail = |shutdown: &sluice_shards::ShutdownSignal| {
                 failed.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -94,9 +99,18 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
                 fail(&shutdown);
                 return;
             }
-            // Groups are read back before this shard listens; requests from
-            // other shards' clients meanwhile get COORDINATOR_LOAD_IN_PROGRESS.
+            // Groups are read back before this shard listens.
             state.groups.load(&state).await;
+            // No shard listens before every shard has opened its partitions
+            // and groups: a request routed to a shard still opening would
+            // get NOT_LEADER_OR_FOLLOWER.
+            ready.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            while ready.load(std::sync::atomic::Ordering::SeqCst) < state.context().shard_count().get() {
+                if shutdown.is_requested() {
+                    return;
+                }
+                glommio::timer::sleep(STARTUP_POLL_INTERVAL).await;
+            }
             let listener = match glommio::net::TcpListener::bind(bind_addr.as_str()) {
                 Ok(listener) => listener,
                 Err(error) => {

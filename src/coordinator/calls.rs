@@ -66,8 +66,8 @@ pub struct JoinCall {
     pub client_host: String,
     /// JoinGroup v4+: a new dynamic member first gets MEMBER_ID_REQUIRED.
     pub require_known_member_id: bool,
-    /// JoinGroup v9+: a static leader that rejoins a stable group may be
-    /// told to skip the assignment instead of forcing a rebalance.
+    /// JoinGroup v9+: a static leader that rejoins a stable group is told
+    /// to skip the assignment (older clients compute one that is ignored).
     pub supports_skip_assignment: bool,
 }
 

@@ -383,8 +383,7 @@ impl Group {
                 ..SyncReply::default()
             });
         }
-        let protocols_changed =
-            member.protocols != call.protocols || member.protocol_type != call.protocol_type;
+        let type_changed = member.protocol_type != call.protocol_type;
         member.id = new_id.clone();
         member.client_id = call.client_id.clone();
         member.client_host = call.client_host.clone();
@@ -403,10 +402,15 @@ impl Group {
         }
         self.members.insert(new_id.clone(), member);
         self.dirty = true;
+        // As Kafka: the new metadata (owned partitions change on every
+        // restart) only matters if it would change the selected protocol.
+        let protocols_changed = type_changed || self.select_protocol() != self.protocol;
         let (sender, receiver) = oneshot::channel();
-        let quiet = self.state == GroupState::Stable
-            && !protocols_changed
-            && (!was_leader || call.supports_skip_assignment);
+        // A returning leader gets the member list and, from v9, is told to
+        // skip the assignment; an older client computes one that the
+        // stable group ignores (its SyncGroup gets the current one), as
+        // with Kafka.
+        let quiet = self.state == GroupState::Stable && !protocols_changed;
         if quiet {
             let members = if was_leader {
                 self.joined_members()
@@ -419,7 +423,7 @@ impl Group {
                 protocol_type: self.protocol_type.clone(),
                 protocol_name: self.protocol.clone(),
                 leader: self.leader.clone().unwrap_or_default(),
-                skip_assignment: was_leader,
+                skip_assignment: was_leader && call.supports_skip_assignment,
                 member_id: new_id,
                 members,
             });
