@@ -504,3 +504,76 @@ def test_protocol_misuse_gets_kafkas_errors_and_the_group_keeps_serving(group_br
     finally:
         real.close()
         other.close()
+
+
+def java_hash_partition(group, partitions=50):
+    """Kafka's Utils.abs(group.hashCode()) % partitions."""
+    h = 0
+    for unit in group.encode("utf-16-be").decode("utf-16-be"):
+        h = (h * 31 + ord(unit)) & 0xFFFFFFFF
+    return (h & 0x7FFFFFFF) % partitions
+
+
+def test_consumer_offsets_is_internal_and_holds_kafkas_records(group_broker, topic_name):
+    import struct
+
+    from kafka.admin import KafkaAdminClient
+
+    bootstrap = group_broker.bootstrap
+    topic = topic_name("internal")
+    create_topic(bootstrap, topic, partitions=1)
+    group = topic_name("g")
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    consumer.commit(offsets=[TopicPartition(topic, 0, 42, metadata="meta-42")], asynchronous=False)
+    consumer.close()
+
+    kp_admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        (described,) = kp_admin.describe_topics(["__consumer_offsets"])
+        assert described["is_internal"] is True
+        assert len(described["partitions"]) == 50
+    finally:
+        kp_admin.close()
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    with pytest.raises(KafkaException):
+        admin.delete_topics(["__consumer_offsets"])["__consumer_offsets"].result(timeout=OP_TIMEOUT_S)
+    errors = []
+    producer = Producer({"bootstrap.servers": bootstrap, "message.send.max.retries": 0})
+    producer.produce("__consumer_offsets", value=b"x", on_delivery=lambda err, msg: errors.append(err))
+    flush(producer)
+    assert errors and errors[0] is not None, "clients cannot produce to __consumer_offsets"
+
+    # The commit is a record in the group's partition, in Kafka's schemas:
+    # key OffsetCommitKey v1 (group, topic, partition), value
+    # OffsetCommitValue v3 (offset, leader epoch, metadata, timestamp).
+    partition = java_hash_partition(group)
+    reader = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "unused", "enable.partition.eof": True}
+    )
+    reader.assign([TopicPartition("__consumer_offsets", partition, 0)])
+    found = None
+    deadline = time.monotonic() + OP_TIMEOUT_S
+    while found is None and time.monotonic() < deadline:
+        message = reader.poll(0.5)
+        if message is None or message.error():
+            continue
+        key = message.key()
+        if struct.unpack_from(">h", key)[0] != 1:
+            continue
+        at = 2
+        fields = []
+        for _ in range(2):
+            (n,) = struct.unpack_from(">h", key, at)
+            fields.append(key[at + 2 : at + 2 + n].decode())
+            at += 2 + n
+        (p,) = struct.unpack_from(">i", key, at)
+        if fields == [group, topic] and p == 0:
+            found = message.value()
+    reader.close()
+    assert found is not None, "the commit record is in the group's partition"
+    version, offset, _epoch, n = struct.unpack_from(">hqih", found)
+    assert (version, offset) == (3, 42)
+    # confluent-kafka hands librdkafka the metadata with its C terminator,
+    # and the broker keeps what the client sent.
+    assert found[16 : 16 + n].rstrip(b"\0") == b"meta-42", (n, found)
