@@ -170,9 +170,17 @@ async fn tick_loop(state: Rc<ShardState>) {
 async fn group_loop(state: Rc<ShardState>) {
     let shutdown = state.context().shutdown_signal();
     while !shutdown.is_requested() {
-        glommio::timer::sleep(GROUP_TICK_INTERVAL).await;
+        let sleep = glommio::timer::sleep(GROUP_TICK_INTERVAL);
+        if let futures::future::Either::Right(_) =
+            futures::future::select(Box::pin(sleep), Box::pin(shutdown.requested())).await
+        {
+            break;
+        }
         state.groups.tick(&state).await;
     }
+    // Connections drain by finishing their current request: a JoinGroup
+    // waiting for a rebalance must be answered now, not after its timeout.
+    state.groups.release_waiters();
 }
 
 /// Creates `__consumer_offsets` the first time the broker starts (Kafka

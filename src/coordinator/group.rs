@@ -1109,6 +1109,29 @@ impl Group {
         Some(topics)
     }
 
+    /// The broker is stopping: members still waiting in JoinGroup or
+    /// SyncGroup are answered NOT_COORDINATOR (clients look up the
+    /// coordinator again), so their connections can drain.
+    pub fn release_waiters(&mut self) {
+        let error = ResponseError::NotCoordinator.code();
+        for member in self.members.values_mut() {
+            if let Some(waiter) = member.join_waiter.take() {
+                let _ = waiter.send(JoinReply {
+                    error,
+                    generation: -1,
+                    member_id: member.id.clone(),
+                    ..JoinReply::default()
+                });
+            }
+            if let Some(waiter) = member.sync_waiter.take() {
+                let _ = waiter.send(SyncReply {
+                    error,
+                    ..SyncReply::default()
+                });
+            }
+        }
+    }
+
     /// DeleteGroups: only a group without members may go.
     pub fn mark_dead(&mut self, now_ms: i64) {
         self.transition(GroupState::Dead, now_ms);

@@ -392,6 +392,13 @@ impl GroupCoordinator {
         }
     }
 
+    /// Answers every member waiting in JoinGroup or SyncGroup (shutdown).
+    pub fn release_waiters(&self) {
+        for group in self.groups.borrow_mut().values_mut() {
+            group.release_waiters();
+        }
+    }
+
     /// Writes the metadata of every group that changed.
     async fn write_dirty_groups(&self, shard: &ShardState) {
         let mut by_partition: HashMap<i32, Vec<store::KeyValue>> = HashMap::new();

@@ -577,3 +577,31 @@ def test_consumer_offsets_is_internal_and_holds_kafkas_records(group_broker, top
     # confluent-kafka hands librdkafka the metadata with its C terminator,
     # and the broker keeps what the client sent.
     assert found[16 : 16 + n].rstrip(b"\0") == b"meta-42", (n, found)
+
+
+def test_shutdown_answers_a_join_that_waits_for_a_rebalance(group_broker, topic_name):
+    """SIGTERM while a JoinGroup waits (up to its 5-minute rebalance timeout)
+    for a member that never rejoins: the waiting member gets NOT_COORDINATOR
+    and the broker exits 0 at once instead of holding the connection."""
+    import group_wire as gw
+    from wire import connect, recv_frame
+
+    bootstrap = group_broker.bootstrap
+    group = topic_name("g")
+    first = connect(bootstrap)
+    second = connect(bootstrap)
+    try:
+        joined = gw.parse_join_group_v1(
+            gw.call(first, gw.join_group_v1(1, group, "", [("range", b"")], rebalance_timeout_ms=300_000))
+        )
+        assert joined["error"] == 0
+        second.sendall(
+            gw.join_group_v1(2, group, "", [("range", b"")], rebalance_timeout_ms=300_000)
+        )
+        time.sleep(0.5)  # the join is parked until `first` rejoins, which it never does
+        assert group_broker.stop() == 0
+        answer = gw.parse_join_group_v1(recv_frame(second))
+        assert answer["error"] == gw.NOT_COORDINATOR
+    finally:
+        first.close()
+        second.close()
