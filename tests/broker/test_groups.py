@@ -605,3 +605,45 @@ def test_shutdown_answers_a_join_that_waits_for_a_rebalance(group_broker, topic_
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.timeout(300)
+def test_offsets_of_an_unused_group_expire(broker_factory, topic_name):
+    """offsets.retention.minutes=1 (its smallest value): a group that only
+    stores offsets loses them a minute after its last commit, and the
+    group is gone from ListGroups; a group still committing keeps them."""
+    broker = broker_factory(
+        overrides=GROUP_OVERRIDES
+        + ["offsets.retention.minutes=1", "offsets.retention.check.interval.ms=1000"]
+    )
+    bootstrap = broker.bootstrap
+    topic = topic_name("expiry")
+    create_topic(bootstrap, topic, partitions=1)
+    stale, fresh = topic_name("stale"), topic_name("fresh")
+
+    def commit(group, offset):
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+        consumer.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
+        consumer.close()
+
+    def committed(group):
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+        try:
+            return consumer.committed([TopicPartition(topic, 0)], timeout=10)[0].offset
+        finally:
+            consumer.close()
+
+    commit(stale, 7)
+    commit(fresh, 7)
+    assert committed(stale) == 7
+    deadline = time.monotonic() + 150
+    while committed(stale) == 7:
+        assert time.monotonic() < deadline, "the stale group's offset never expired"
+        commit(fresh, 8)  # keeps `fresh` recent
+        time.sleep(2)
+    assert committed(stale) < 0
+    assert committed(fresh) == 8
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    listed = admin.list_consumer_groups().result(timeout=OP_TIMEOUT_S)
+    names = [g.group_id for g in listed.valid]
+    assert stale not in names and fresh in names
