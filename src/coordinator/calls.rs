@@ -31,6 +31,13 @@ pub enum GroupCall {
     },
 }
 
+impl GroupCall {
+    /// Calls that wait for a rebalance to end.
+    pub fn may_wait(&self) -> bool {
+        matches!(self, GroupCall::Join(_) | GroupCall::Sync(_))
+    }
+}
+
 pub enum GroupReply {
     Join(JoinReply),
     Sync(SyncReply),

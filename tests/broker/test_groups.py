@@ -647,3 +647,54 @@ def test_offsets_of_an_unused_group_expire(broker_factory, topic_name):
     listed = admin.list_consumer_groups().result(timeout=OP_TIMEOUT_S)
     names = [g.group_id for g in listed.valid]
     assert stale not in names and fresh in names
+
+
+def test_joins_waiting_for_a_rebalance_do_not_hold_up_other_traffic(group_broker, topic_name):
+    """150 members wait in JoinGroup (a rebalance waits for a member that
+    never rejoins): with two shards about half of them come from the shard
+    that does not own the group, more than the mesh's 64 handler slots
+    between two shards. Produce and fetch across those shards must still
+    be served while they wait."""
+    import group_wire as gw
+    from wire import connect
+
+    bootstrap = group_broker.bootstrap
+    topic = topic_name("traffic")
+    create_topic(bootstrap, topic, partitions=4)
+    group = topic_name("g")
+    first = connect(bootstrap)
+    waiting = []
+    try:
+        # `first` stays a member (a 5-minute session) and never rejoins.
+        joined = gw.parse_join_group_v1(
+            gw.call(
+                first,
+                gw.join_group_v1(
+                    1, group, "", [("range", b"")], session_timeout_ms=300_000, rebalance_timeout_ms=300_000
+                ),
+            )
+        )
+        assert joined["error"] == 0
+        for i in range(150):
+            sock = connect(bootstrap)
+            sock.sendall(gw.join_group_v1(2, group, "", [("range", b"")], rebalance_timeout_ms=300_000))
+            waiting.append(sock)
+        time.sleep(1)  # every join is parked on the group's shard by now
+        values = [f"t{i}" for i in range(400)]
+        produce_values(bootstrap, topic, values)
+        consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": "unused", "enable.partition.eof": True}
+        )
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(4)])
+        got = []
+        deadline = time.monotonic() + OP_TIMEOUT_S
+        while len(got) < len(values) and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and not message.error():
+                got.append(message.value().decode())
+        consumer.close()
+        assert sorted(got) == sorted(values)
+    finally:
+        first.close()
+        for sock in waiting:
+            sock.close()
