@@ -5,6 +5,7 @@
 //! 2 something FATAL, 1 an error (a write the kernel refused, not root, an
 //! unreadable state file).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -73,9 +74,9 @@ pub fn run(args: TuneArgs) -> ExitCode {
 fn print_check(host: &Host, args: &TuneArgs) -> ExitCode {
     let report = Report::new(check_all(host, args.log_dir.as_deref()));
     if args.json {
-        println!("{}", report.to_json());
+        out(&(report.to_json() + "\n"));
     } else {
-        print!("{}", report.to_table());
+        out(&report.to_table());
     }
     if report.worst == Severity::Fatal {
         ExitCode::from(EXIT_FATAL)
@@ -89,7 +90,7 @@ fn run_apply(host: &Host, args: &TuneArgs) -> Result<ExitCode, TuneError> {
     let findings = check_all(host, args.log_dir.as_deref());
     let outcome = apply::apply(host, &findings, &args.state)?;
     print_outcome("set", &outcome, &args.state);
-    println!();
+    out("\n");
     let after = print_check(host, args);
     Ok(if outcome.failed.is_empty() {
         after
@@ -102,10 +103,10 @@ fn run_revert(host: &Host, args: &TuneArgs) -> Result<ExitCode, TuneError> {
     require_root(host, "--revert")?;
     let outcome = apply::revert(host, &args.state)?;
     if outcome.written.is_empty() && outcome.failed.is_empty() {
-        println!(
-            "nothing to revert ({} has no changes)",
+        out(&format!(
+            "nothing to revert ({} has no changes)\n",
             args.state.display()
-        );
+        ));
     }
     print_outcome("restored", &outcome, &args.state);
     Ok(if outcome.failed.is_empty() {
@@ -117,14 +118,23 @@ fn run_revert(host: &Host, args: &TuneArgs) -> Result<ExitCode, TuneError> {
 
 fn print_outcome(verb: &str, outcome: &Outcome, state: &Path) {
     for fix in &outcome.written {
-        println!("{verb} {} = {} (was {})", fix.path, fix.value, fix.previous);
+        out(&format!(
+            "{verb} {} = {} (was {})\n",
+            fix.path, fix.value, fix.previous
+        ));
     }
     for (fix, error) in &outcome.failed {
-        println!("FAILED {} = {}: {error}", fix.path, fix.value);
+        out(&format!("FAILED {} = {}: {error}\n", fix.path, fix.value));
     }
     if !outcome.written.is_empty() {
-        println!("previous values: {}", state.display());
+        out(&format!("previous values: {}\n", state.display()));
     }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends the output quietly
+/// instead of panicking the way `print!` does.
+fn out(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 /// Writing the real /proc and /sys needs root; a fake root (tests) does not.

@@ -56,7 +56,7 @@ pub fn check(host: &Host, log_dir: Option<&Path>) -> Vec<Finding> {
 fn unavailable(reason: &str) -> Vec<Finding> {
     vec![
         Finding::unavailable(SCHEDULER, "none", reason),
-        Finding::unavailable(NR_REQUESTS, &NR_REQUESTS_RECOMMENDED.to_string(), reason),
+        Finding::unavailable(NR_REQUESTS, &format!("≥ {NR_REQUESTS_RECOMMENDED}"), reason),
     ]
 }
 

@@ -182,16 +182,20 @@ fn is_queue_irq(name: &str) -> bool {
 }
 
 pub fn irqbalance(host: &Host) -> Finding {
-    let running = host
+    let pids: Vec<String> = host
         .list("/proc")
         .into_iter()
         .filter(|entry| entry.bytes().all(|b| b.is_ascii_digit()))
-        .find(|pid| {
-            host.read(&format!("/proc/{pid}/comm"))
-                .ok()
-                .flatten()
-                .is_some_and(|comm| comm == "irqbalance")
-        });
+        .collect();
+    if pids.is_empty() {
+        return Finding::unavailable(IRQBALANCE, IRQBALANCE_RECOMMENDED, "no processes in /proc");
+    }
+    let running = pids.into_iter().find(|pid| {
+        host.read(&format!("/proc/{pid}/comm"))
+            .ok()
+            .flatten()
+            .is_some_and(|comm| comm == "irqbalance")
+    });
     let (current, severity) = match running {
         Some(pid) => (format!("running (pid {pid})"), Severity::Info),
         None => ("not running".to_string(), Severity::Ok),
