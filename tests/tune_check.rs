@@ -84,3 +84,55 @@ fn a_host_without_proc_and_sys_reports_every_knob_unavailable() {
     // Only io_uring_disabled reads its absence as an answer (an old kernel).
     assert_eq!(unavailable, DOCUMENTED_KNOBS.len() - 1, "{report:#}");
 }
+
+#[test]
+fn apply_then_revert_through_the_binary_on_a_fake_tree() {
+    let root = tempfile::tempdir().expect("temporary directory");
+    let put = |path: &str, contents: &str| {
+        let full = root.path().join(path);
+        std::fs::create_dir_all(full.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(full, contents).expect("write");
+    };
+    put("proc/sys/vm/swappiness", "60\n");
+    put(
+        "proc/swaps",
+        "Filename Type Size Used Priority\n/swapfile file 1024 0 -2\n",
+    );
+    put("proc/sys/net/core/somaxconn", "128\n");
+    let read = |path: &str| std::fs::read_to_string(root.path().join(path)).expect("read");
+    let state = root.path().join("state/tuning-revert.json");
+    let run = |mode: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["tune", mode, "--root"])
+            .arg(root.path())
+            .arg("--state")
+            .arg(&state)
+            .output()
+            .expect("sluice runs");
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        (output.status.code(), stdout)
+    };
+
+    let (code, stdout) = run("--apply");
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("set /proc/sys/vm/swappiness = 1 (was 60)"),
+        "{stdout}"
+    );
+    assert_eq!(read("proc/sys/vm/swappiness"), "1");
+    assert_eq!(read("proc/sys/net/core/somaxconn"), "4096");
+    assert!(state.exists());
+
+    let (code, stdout) = run("--apply");
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        !stdout.contains("set /"),
+        "a second apply sets nothing: {stdout}"
+    );
+
+    let (code, stdout) = run("--revert");
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(read("proc/sys/vm/swappiness"), "60");
+    assert_eq!(read("proc/sys/net/core/somaxconn"), "128");
+    assert!(!state.exists());
+}

@@ -89,8 +89,10 @@ fn run_apply(host: &Host, args: &TuneArgs) -> Result<ExitCode, TuneError> {
     require_root(host, "--apply")?;
     let findings = check_all(host, args.log_dir.as_deref());
     let outcome = apply::apply(host, &findings, &args.state)?;
-    print_outcome("set", &outcome, &args.state);
-    out("\n");
+    // With --json, stdout carries only the report.
+    let log = if args.json { note } else { out };
+    print_outcome("set", &outcome, &args.state, log);
+    log("\n");
     let after = print_check(host, args);
     Ok(if outcome.failed.is_empty() {
         after
@@ -108,7 +110,7 @@ fn run_revert(host: &Host, args: &TuneArgs) -> Result<ExitCode, TuneError> {
             args.state.display()
         ));
     }
-    print_outcome("restored", &outcome, &args.state);
+    print_outcome("restored", &outcome, &args.state, out);
     Ok(if outcome.failed.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -116,7 +118,7 @@ fn run_revert(host: &Host, args: &TuneArgs) -> Result<ExitCode, TuneError> {
     })
 }
 
-fn print_outcome(verb: &str, outcome: &Outcome, state: &Path) {
+fn print_outcome(verb: &str, outcome: &Outcome, state: &Path, out: fn(&str)) {
     for fix in &outcome.written {
         out(&format!(
             "{verb} {} = {} (was {})\n",
@@ -135,6 +137,11 @@ fn print_outcome(verb: &str, outcome: &Outcome, state: &Path) {
 /// instead of panicking the way `print!` does.
 fn out(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// Writes to stderr, for what would mix into `--json` output.
+fn note(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// Writing the real /proc and /sys needs root; a fake root (tests) does not.
