@@ -22,6 +22,9 @@ enum Command {
     /// Runs the broker. With no arguments: a single embedded node on
     /// 127.0.0.1:9092 with data under ./data, one shard per core.
     Broker(BrokerArgs),
+    /// Checks, applies or reverts the host's kernel settings for the broker
+    /// (CPU governor, IRQs, disk scheduler, sysctls); see tuning/README.md.
+    Tune(sluice_tuning::cli::TuneArgs),
 }
 
 #[derive(clap::Args)]
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Broker(args) => run_broker(args),
+        Command::Tune(args) => sluice_tuning::cli::run(args),
     }
 }
 
