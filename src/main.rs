@@ -22,6 +22,8 @@ enum Command {
     /// Runs the broker. With no arguments: a single embedded node on
     /// 127.0.0.1:9092 with data under ./data, one shard per core.
     Broker(BrokerArgs),
+    /// Measures a broker: produce, consume, e2e, compare, limits.
+    Perf(sluice_bench::cli::PerfCommand),
 }
 
 #[derive(clap::Args)]
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Broker(args) => run_broker(args),
+        Command::Perf(command) => sluice_bench::cli::run(command),
     }
 }
 
