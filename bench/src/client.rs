@@ -47,6 +47,12 @@ pub fn client_config(
     config
 }
 
+/// librdkafka's consumer needs a group.id even for `assign()`, which never
+/// joins the group; a per-process name keeps runs apart.
+pub fn assign_only_group_id() -> String {
+    format!("sluice-perf-assign-{}", std::process::id())
+}
+
 /// Creates `topic` with `partitions` partitions unless it exists. Returns
 /// whether it was created.
 pub fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<bool> {

@@ -13,7 +13,9 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde_json::json;
 
 use crate::cli::parse_duration;
-use crate::client::{client_config, parse_props, partitions_of, METADATA_TIMEOUT};
+use crate::client::{
+    assign_only_group_id, client_config, parse_props, partitions_of, METADATA_TIMEOUT,
+};
 use crate::error::{BenchError, Result};
 use crate::format::{ConsumerLine, CONSUMER_HEADER};
 use crate::progress::Progress;
@@ -100,8 +102,10 @@ pub fn run(args: &ConsumeArgs, stop: &StopFlag, out: &mut dyn Write) -> Result<R
         ("enable.partition.eof", "false"),
         ("max.partition.fetch.bytes", fetch_size.as_str()),
     ];
-    if let Some(group) = &args.group {
-        defaults.push(("group.id", group.as_str()));
+    let assign_group = assign_only_group_id();
+    defaults.push(("group.id", args.group.as_deref().unwrap_or(&assign_group)));
+    if args.group.is_none() {
+        defaults.push(("enable.auto.offset.store", "false"));
     }
     let config = client_config(&args.bootstrap_server, &defaults, &props);
     let clock = Arc::new(RebalanceClock {

@@ -22,7 +22,9 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
 use crate::cli::parse_duration;
-use crate::client::{client_config, ensure_topic, parse_props, partitions_of, METADATA_TIMEOUT};
+use crate::client::{
+    assign_only_group_id, client_config, ensure_topic, parse_props, partitions_of, METADATA_TIMEOUT,
+};
 use crate::error::{BenchError, Result};
 use crate::payload::Payloads;
 use crate::progress::Progress;
@@ -145,10 +147,13 @@ pub fn run(args: &E2eArgs, stop: &StopFlag, out: &mut dyn Write) -> Result<RunRe
     if let Some(partitions) = args.partitions {
         ensure_topic(&args.bootstrap_server, &args.topic, partitions)?;
     }
+    let group_id = assign_only_group_id();
     let consumer: BaseConsumer = client_config(
         &args.bootstrap_server,
         &[
+            ("group.id", group_id.as_str()),
             ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
             ("enable.partition.eof", "false"),
         ],
         &consumer_props,
