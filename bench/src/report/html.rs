@@ -304,9 +304,9 @@ pub fn page(title: &str, runs: &[(String, &RunReport)]) -> String {
     {
         let _ = write!(html, "<p>{svg}</p>");
     }
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "<h2>Workload</h2><pre>{}</pre><h2>Host</h2><pre>{}</pre></body></html>\n",
+        "<h2>Workload</h2><pre>{}</pre><h2>Host</h2><pre>{}</pre></body></html>",
         escape(&workloads.join("\n")),
         escape(&host)
     );
