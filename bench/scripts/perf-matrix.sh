@@ -23,12 +23,13 @@ trap '[ -n "$broker" ] && kill "$broker" 2>/dev/null; rm -rf "$DATA"' EXIT
 for cores in "$@"; do
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     dir="$DATA/cores$cores"
-    mkdir -p "$dir"
-    "$BIN" broker --listen "127.0.0.1:$port" --log-dirs "$dir/data" --cores "$cores" > "$dir/out" 2> "$dir/err" &
+    o="$OUT/cores$cores"
+    mkdir -p "$dir" "$o"
+    # The broker's output stays with the results (a crash is a result too).
+    "$BIN" broker --listen "127.0.0.1:$port" --log-dirs "$dir/data" --cores "$cores" > "$o/broker.out" 2> "$o/broker.err" &
     broker=$!
-    for _ in $(seq 100); do grep -q listening "$dir/out" && break; sleep 0.1; done
+    for _ in $(seq 100); do grep -q listening "$o/broker.out" && break; sleep 0.1; done
     bs="127.0.0.1:$port"
-    o="$OUT/cores$cores"; mkdir -p "$o"
     uptime | tee "$o/uptime-start.txt"
     "$BIN" perf limits --log-dir "$dir/limits" --json "$o/limits.json"
     for run in $(seq "$RUNS"); do

@@ -285,6 +285,7 @@ pub fn run(args: &E2eArgs, stop: &StopFlag, out: &mut dyn Write) -> Result<RunRe
                         &value,
                         deliveries.opaque(actual),
                         &stop,
+                        limit.is_none().then_some(deadline),
                     ) {
                         Ok(true) => {}
                         Ok(false) => break Ok(()),

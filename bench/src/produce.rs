@@ -191,6 +191,7 @@ pub fn run(args: &ProduceArgs, stop: &StopFlag, out: &mut dyn Write) -> Result<R
                         value,
                         opaque,
                         &stop,
+                        deadline,
                     )? {
                         break;
                     }
@@ -201,18 +202,24 @@ pub fn run(args: &ProduceArgs, stop: &StopFlag, out: &mut dyn Write) -> Result<R
                 } else {
                     FLUSH_TIMEOUT
                 };
-                flush(&sender, timeout)?;
-                Ok(sent)
+                match flush(&sender, timeout) {
+                    // After Ctrl-C the records still in flight are simply
+                    // not counted; the figures cover what was acknowledged.
+                    Err(_) if stop.is_set() => Ok(sent),
+                    Err(error) => Err(error),
+                    Ok(()) => Ok(sent),
+                }
             })
             .map_err(BenchError::io("cannot start a producer thread", "thread"))?;
         handles.push(handle);
     }
 
-    let mut progress = Progress::new("produce", start);
+    let progress = Progress::new("produce", start);
     while !handles.iter().all(|h| h.is_finished()) {
         std::thread::sleep(TICK);
         let now = Instant::now();
         let mut windows = lock(&deliveries.windows);
+        // The window line (every 5 s) doubles as the progress tick.
         if windows.window_due(now) {
             let window = windows.close_window(now);
             let total = windows.total_records();
@@ -220,9 +227,6 @@ pub fn run(args: &ProduceArgs, stop: &StopFlag, out: &mut dyn Write) -> Result<R
             let _ = writeln!(out, "{}", window_line(&window));
             let _ = out.flush();
             progress.print(&format!("{total} records acknowledged"));
-        } else {
-            drop(windows);
-            progress.tick(String::new);
         }
     }
     let mut sent_total = 0u64;

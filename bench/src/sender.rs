@@ -88,7 +88,9 @@ pub fn create_sender(config: &ClientConfig, deliveries: &Arc<Deliveries>) -> Res
 }
 
 /// Sends one record, waiting while librdkafka's queue is full (as Java's
-/// `send` blocks). Returns false if the user stopped the run meanwhile.
+/// `send` blocks). Returns false, unsent, if the user stopped the run or
+/// `give_up_at` passed meanwhile (a broker that went away keeps the queue
+/// full; the run must still end).
 pub fn send(
     sender: &Sender,
     topic: &str,
@@ -96,6 +98,7 @@ pub fn send(
     value: &[u8],
     sent_opaque: usize,
     stop: &StopFlag,
+    give_up_at: Option<Instant>,
 ) -> Result<bool> {
     let mut record = BaseRecord::with_opaque_to(topic, sent_opaque).payload(value);
     if let Some(key) = key {
@@ -105,7 +108,7 @@ pub fn send(
         match sender.send(record) {
             Ok(()) => return Ok(true),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                if stop.is_set() {
+                if stop.is_set() || give_up_at.is_some_and(|at| Instant::now() >= at) {
                     return Ok(false);
                 }
                 record = returned;
