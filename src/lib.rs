@@ -2,13 +2,15 @@
 //!
 //! The request path: [`server`] reads frames on the shard that accepted the
 //! connection, [`handlers`] decode and answer them (one file per API),
-//! partitions live on their owning shard ([`partition`]), and [`broker`]
+//! partitions live on their owning shard ([`partition`]), consumer groups on
+//! the shard of their `__consumer_offsets` partition ([`coordinator`]), and [`broker`]
 //! wires shards, the control plane and the mesh messages together. See
 //! `../shared/ARCHITECTURE.md`.
 
 pub mod broker;
 pub mod cluster;
 pub mod config;
+pub mod coordinator;
 pub mod handlers;
 pub mod partition;
 pub mod protocol;

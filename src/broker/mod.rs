@@ -16,11 +16,15 @@ use std::time::Duration;
 
 use sluice_shards::{Runtime, RuntimeConfig};
 
-use crate::cluster::TopicStore;
+use crate::cluster::{TopicInfo, TopicStore, TopicTable};
 use crate::config::BrokerConfig;
+use crate::coordinator::{GROUP_TICK_INTERVAL, OFFSETS_TOPIC};
 use crate::partition::manager::TICK_INTERVAL;
 use messages::{ShardRequest, ShardResponse};
 use shard::{Advertised, Backend, ShardState};
+
+/// How often a started shard checks whether the others are ready.
+const STARTUP_POLL_INTERVAL: Duration = Duration::from_millis(2);
 
 /// Runs the broker until a signal stops it.
 pub fn run(config: BrokerConfig) -> Result<(), String> {
@@ -53,7 +57,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
             port,
         },
     };
-    let table = TopicStore::load(&config.log_dir)?;
+    let table = ensure_offsets_topic(&config, TopicStore::load(&config.log_dir)?)?;
     let cluster_id = cluster_id(&config)?;
 
     let mut runtime_config = RuntimeConfig::new(config.cores);
@@ -65,6 +69,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
     let start_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let shard_failed = start_failed.clone();
     let shard_config = config.clone();
+    let shards_ready = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let runtime = Runtime::<ShardRequest, ShardResponse>::start(runtime_config, move |ctx| {
         let config = shard_config.clone();
         let table = table.clone();
@@ -72,6 +77,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         let cluster_id = cluster_id.clone();
         let bind_addr = bind_addr.clone();
         let failed = shard_failed.clone();
+        let ready = shards_ready.clone();
         async move {
             let fail = |shutdown: &sluice_shards::ShutdownSignal| {
                 failed.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -93,6 +99,18 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
                 fail(&shutdown);
                 return;
             }
+            // Groups are read back before this shard listens.
+            state.groups.load(&state).await;
+            // No shard listens before every shard has opened its partitions
+            // and groups: a request routed to a shard still opening would
+            // get NOT_LEADER_OR_FOLLOWER.
+            ready.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            while ready.load(std::sync::atomic::Ordering::SeqCst) < state.context().shard_count().get() {
+                if shutdown.is_requested() {
+                    return;
+                }
+                glommio::timer::sleep(STARTUP_POLL_INTERVAL).await;
+            }
             let listener = match glommio::net::TcpListener::bind(bind_addr.as_str()) {
                 Ok(listener) => listener,
                 Err(error) => {
@@ -107,9 +125,11 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
             }
             let ticker = glommio::spawn_local(tick_loop(state.clone()));
             let retention = glommio::spawn_local(retention_loop(state.clone()));
+            let groups = glommio::spawn_local(group_loop(state.clone()));
             crate::server::listen(state.clone(), listener).await;
             ticker.await;
             retention.await;
+            groups.await;
             state.partitions.close_all().await;
             tracing::info!(%shard_id, "shard stopped");
         }
@@ -144,6 +164,62 @@ async fn tick_loop(state: Rc<ShardState>) {
         glommio::timer::sleep(TICK_INTERVAL).await;
         state.partitions.tick().await;
     }
+}
+
+/// Group timers: sessions, join and sync deadlines, offset expiry.
+async fn group_loop(state: Rc<ShardState>) {
+    let shutdown = state.context().shutdown_signal();
+    while !shutdown.is_requested() {
+        let sleep = glommio::timer::sleep(GROUP_TICK_INTERVAL);
+        if let futures::future::Either::Right(_) =
+            futures::future::select(Box::pin(sleep), Box::pin(shutdown.requested())).await
+        {
+            break;
+        }
+        state.groups.tick(&state).await;
+    }
+    // Connections drain by finishing their current request: a JoinGroup
+    // waiting for a rebalance must be answered now, not after its timeout.
+    state.groups.release_waiters();
+}
+
+/// Creates `__consumer_offsets` the first time the broker starts (Kafka
+/// creates it on the first FindCoordinator; here it exists from the start,
+/// so every shard reads its groups back before it listens).
+fn ensure_offsets_topic(config: &BrokerConfig, table: TopicTable) -> Result<TopicTable, String> {
+    if let Some(existing) = table.get(OFFSETS_TOPIC) {
+        if existing.partitions != config.offsets_topic_num_partitions {
+            tracing::warn!(
+                existing = existing.partitions,
+                configured = config.offsets_topic_num_partitions,
+                "{OFFSETS_TOPIC} keeps its partition count; offsets.topic.num.partitions applies only when it is created"
+            );
+        }
+        return Ok(table);
+    }
+    let mut configs = std::collections::BTreeMap::new();
+    configs.insert("cleanup.policy".to_string(), "compact".to_string());
+    configs.insert(
+        "segment.bytes".to_string(),
+        config.groups.offsets_topic_segment_bytes.to_string(),
+    );
+    let info = TopicInfo {
+        name: OFFSETS_TOPIC.into(),
+        id: uuid::Uuid::new_v4(),
+        partitions: config.offsets_topic_num_partitions,
+        configs,
+        internal: true,
+    };
+    TopicStore::new(&config.log_dir)
+        .and_then(|store| store.save(&info))
+        .map_err(|e| {
+            format!(
+                "creating {OFFSETS_TOPIC} in {}: {e}",
+                config.log_dir.display()
+            )
+        })?;
+    tracing::info!(partitions = info.partitions, "created {OFFSETS_TOPIC}");
+    Ok(table.with_topic(info))
 }
 
 async fn retention_loop(state: Rc<ShardState>) {
