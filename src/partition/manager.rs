@@ -6,7 +6,7 @@
 //! closes partition logs.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -64,6 +64,10 @@ pub struct PartitionManager {
     /// The topic id each open partition belongs to, to notice a topic that
     /// was deleted and created again under the same name.
     topic_ids: RefCell<HashMap<Arc<str>, uuid::Uuid>>,
+    /// Partitions whose periodic work is failing (a full or broken disk):
+    /// logged once when they start failing and once when they recover,
+    /// not on every 5 ms tick.
+    failing_ticks: RefCell<HashSet<(Arc<str>, i32)>>,
 }
 
 impl PartitionManager {
@@ -80,6 +84,7 @@ impl PartitionManager {
             defaults,
             partitions: RefCell::new(HashMap::new()),
             topic_ids: RefCell::new(HashMap::new()),
+            failing_ticks: RefCell::new(HashSet::new()),
         }
     }
 
@@ -232,8 +237,21 @@ impl PartitionManager {
     /// Runs every owned partition's periodic work.
     pub async fn tick(&self) {
         for partition in self.owned() {
-            if let Err(error) = partition.tick().await {
-                tracing::warn!(topic = %partition.topic, partition = partition.index, %error, "partition tick failed");
+            match partition.tick().await {
+                Err(error) => {
+                    let key = (partition.topic.clone(), partition.index);
+                    if self.failing_ticks.borrow_mut().insert(key) {
+                        tracing::warn!(topic = %partition.topic, partition = partition.index, %error, "partition tick failed (logged once until it recovers)");
+                    }
+                }
+                Ok(()) => {
+                    let mut failing = self.failing_ticks.borrow_mut();
+                    if !failing.is_empty()
+                        && failing.remove(&(partition.topic.clone(), partition.index))
+                    {
+                        tracing::info!(topic = %partition.topic, partition = partition.index, "partition tick works again");
+                    }
+                }
             }
         }
     }
