@@ -5,6 +5,7 @@
 //! refuses anything outside it. Adding an API is adding a file and a line.
 //! The ranges follow Apache Kafka 4.0's.
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -12,6 +13,7 @@ pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_configs;
 pub mod fetch;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
@@ -93,6 +95,16 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
         key: ApiKey::CreatePartitions,
         min: 0,
         max: 3,
+    },
+    ApiSupport {
+        key: ApiKey::AlterConfigs,
+        min: 0,
+        max: 2,
+    },
+    ApiSupport {
+        key: ApiKey::IncrementalAlterConfigs,
+        min: 0,
+        max: 1,
     },
 ];
 
@@ -224,6 +236,10 @@ pub async fn dispatch(shard: &Rc<ShardState>, frame: Bytes) -> Reply {
         }
         ApiKey::CreatePartitions => {
             create_partitions::handle(shard, &header, version, &mut body).await
+        }
+        ApiKey::AlterConfigs => alter_configs::handle(shard, &header, version, &mut body).await,
+        ApiKey::IncrementalAlterConfigs => {
+            incremental_alter_configs::handle(shard, &header, version, &mut body).await
         }
         other => Ok(Reply::Close(format!("{other:?} has no handler"))),
     };
