@@ -3,10 +3,11 @@
 //! The request path: [`server`] reads frames on the shard that accepted the
 //! connection, [`handlers`] decode and answer them (one file per API),
 //! partitions live on their owning shard ([`partition`]), and [`broker`]
-//! wires shards, the control plane and the mesh messages together. See
-//! `../shared/ARCHITECTURE.md`.
+//! wires shards, the control plane and the mesh messages together; [`cli`]
+//! holds Kafka's command-line tools. See `../shared/ARCHITECTURE.md`.
 
 pub mod broker;
+pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod handlers;
