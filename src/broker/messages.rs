@@ -42,6 +42,8 @@ pub enum ShardRequest {
     },
     /// Topic changes and producer ids: only the control shard (0) answers.
     Control(super::control::ControlRequest),
+    /// A consumer-group request for a group this shard coordinates.
+    Group(crate::coordinator::calls::GroupCall),
 }
 
 pub enum ShardResponse {
@@ -52,6 +54,7 @@ pub enum ShardResponse {
     Offsets(Vec<OffsetOutcome>),
     RecordsDeleted(Vec<DeleteRecordsOutcome>),
     Control(super::control::ControlResponse),
+    Group(crate::coordinator::calls::GroupReply),
 }
 
 #[derive(Clone, Debug)]

@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use sluice_shards::{Runtime, RuntimeConfig};
 
-use crate::cluster::TopicStore;
+use crate::cluster::{TopicInfo, TopicStore, TopicTable};
 use crate::config::BrokerConfig;
+use crate::coordinator::{GROUP_TICK_INTERVAL, OFFSETS_TOPIC};
 use crate::partition::manager::TICK_INTERVAL;
 use messages::{ShardRequest, ShardResponse};
 use shard::{Advertised, Backend, ShardState};
@@ -54,7 +55,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
             port,
         },
     };
-    let table = TopicStore::load(&config.log_dir)?;
+    let table = ensure_offsets_topic(&config, TopicStore::load(&config.log_dir)?)?;
     let cluster_id = cluster_id(&config)?;
 
     let mut runtime_config = RuntimeConfig::new(config.cores);
@@ -94,6 +95,9 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
                 fail(&shutdown);
                 return;
             }
+            // Groups are read back before this shard listens; requests from
+            // other shards' clients meanwhile get COORDINATOR_LOAD_IN_PROGRESS.
+            state.groups.load(&state).await;
             let listener = match glommio::net::TcpListener::bind(bind_addr.as_str()) {
                 Ok(listener) => listener,
                 Err(error) => {
@@ -108,9 +112,11 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
             }
             let ticker = glommio::spawn_local(tick_loop(state.clone()));
             let retention = glommio::spawn_local(retention_loop(state.clone()));
+            let groups = glommio::spawn_local(group_loop(state.clone()));
             crate::server::listen(state.clone(), listener).await;
             ticker.await;
             retention.await;
+            groups.await;
             state.partitions.close_all().await;
             tracing::info!(%shard_id, "shard stopped");
         }
@@ -145,6 +151,54 @@ async fn tick_loop(state: Rc<ShardState>) {
         glommio::timer::sleep(TICK_INTERVAL).await;
         state.partitions.tick().await;
     }
+}
+
+/// Group timers: sessions, join and sync deadlines, offset expiry.
+async fn group_loop(state: Rc<ShardState>) {
+    let shutdown = state.context().shutdown_signal();
+    while !shutdown.is_requested() {
+        glommio::timer::sleep(GROUP_TICK_INTERVAL).await;
+        state.groups.tick(&state).await;
+    }
+}
+
+/// Creates `__consumer_offsets` the first time the broker starts (Kafka
+/// creates it on the first FindCoordinator; here it exists from the start,
+/// so every shard reads its groups back before it listens).
+fn ensure_offsets_topic(config: &BrokerConfig, table: TopicTable) -> Result<TopicTable, String> {
+    if let Some(existing) = table.get(OFFSETS_TOPIC) {
+        if existing.partitions != config.offsets_topic_num_partitions {
+            tracing::warn!(
+                existing = existing.partitions,
+                configured = config.offsets_topic_num_partitions,
+                "{OFFSETS_TOPIC} keeps its partition count; offsets.topic.num.partitions applies only when it is created"
+            );
+        }
+        return Ok(table);
+    }
+    let mut configs = std::collections::BTreeMap::new();
+    configs.insert("cleanup.policy".to_string(), "compact".to_string());
+    configs.insert(
+        "segment.bytes".to_string(),
+        config.groups.offsets_topic_segment_bytes.to_string(),
+    );
+    let info = TopicInfo {
+        name: OFFSETS_TOPIC.into(),
+        id: uuid::Uuid::new_v4(),
+        partitions: config.offsets_topic_num_partitions,
+        configs,
+        internal: true,
+    };
+    TopicStore::new(&config.log_dir)
+        .and_then(|store| store.save(&info))
+        .map_err(|e| {
+            format!(
+                "creating {OFFSETS_TOPIC} in {}: {e}",
+                config.log_dir.display()
+            )
+        })?;
+    tracing::info!(partitions = info.partitions, "created {OFFSETS_TOPIC}");
+    Ok(table.with_topic(info))
 }
 
 async fn retention_loop(state: Rc<ShardState>) {

@@ -21,6 +21,7 @@ use super::messages::{
 };
 use crate::cluster::TopicTable;
 use crate::config::BrokerConfig;
+use crate::coordinator::{GroupCoordinator, GroupSettings};
 use crate::partition::manager::PartitionManager;
 use crate::partition::{Partition, ProduceOutcome};
 use crate::protocol::errors;
@@ -43,6 +44,8 @@ pub struct ShardState {
     applying: futures::lock::Mutex<()>,
     pub partitions: PartitionManager,
     control: Option<ControlService>,
+    /// The consumer groups whose `__consumer_offsets` partition is here.
+    pub groups: GroupCoordinator,
     pub advertised: Advertised,
     pub cluster_id: String,
 }
@@ -66,6 +69,7 @@ impl ShardState {
             config.log_dir.clone(),
             config.topic_defaults(),
         );
+        let groups = GroupCoordinator::new(GroupSettings::from_config(&config));
         Ok(ShardState {
             ctx,
             config,
@@ -73,6 +77,7 @@ impl ShardState {
             applying: futures::lock::Mutex::new(()),
             partitions,
             control,
+            groups,
             advertised,
             cluster_id,
         })
@@ -332,6 +337,9 @@ impl ShardHandler<ShardRequest, ShardResponse> for Backend {
                     outcomes.push(shard.delete_records(partition, *offset).await);
                 }
                 ShardResponse::RecordsDeleted(outcomes)
+            }
+            ShardRequest::Group(call) => {
+                ShardResponse::Group(shard.groups.handle(shard, call).await)
             }
             ShardRequest::Control(request) => match &shard.control {
                 Some(control) => ShardResponse::Control(control.handle(shard, request).await),

@@ -33,6 +33,14 @@ pub const LOG_FLUSH_INTERVAL_MS: &str = "log.flush.interval.ms";
 pub const LOG_FLUSH_SCHEDULER_INTERVAL_MS: &str = "log.flush.scheduler.interval.ms";
 pub const LOG_INDEX_INTERVAL_BYTES: &str = "log.index.interval.bytes";
 pub const ZOOKEEPER_CONNECT: &str = "zookeeper.connect";
+pub const GROUP_INITIAL_REBALANCE_DELAY_MS: &str = "group.initial.rebalance.delay.ms";
+pub const GROUP_MIN_SESSION_TIMEOUT_MS: &str = "group.min.session.timeout.ms";
+pub const GROUP_MAX_SESSION_TIMEOUT_MS: &str = "group.max.session.timeout.ms";
+pub const GROUP_MAX_SIZE: &str = "group.max.size";
+pub const OFFSETS_RETENTION_MINUTES: &str = "offsets.retention.minutes";
+pub const OFFSETS_RETENTION_CHECK_INTERVAL_MS: &str = "offsets.retention.check.interval.ms";
+pub const OFFSET_METADATA_MAX_BYTES: &str = "offset.metadata.max.bytes";
+pub const OFFSETS_TOPIC_SEGMENT_BYTES: &str = "offsets.topic.segment.bytes";
 pub const NUM_IO_THREADS: &str = "num.io.threads";
 pub const NUM_NETWORK_THREADS: &str = "num.network.threads";
 pub const SLUICE_CORES: &str = "sluice.cores";
@@ -200,6 +208,38 @@ pub const KEYS: &[KeySpec] = &[
     ),
     KeySpec::new(LOG_INDEX_INTERVAL_BYTES, Int, 0, INT_MAX, Text("4096")),
     KeySpec::text(ZOOKEEPER_CONNECT, Null),
+    KeySpec::new(
+        GROUP_INITIAL_REBALANCE_DELAY_MS,
+        Int,
+        0,
+        INT_MAX,
+        Text("3000"),
+    ),
+    KeySpec::new(GROUP_MIN_SESSION_TIMEOUT_MS, Int, 0, INT_MAX, Text("6000")),
+    KeySpec::new(
+        GROUP_MAX_SESSION_TIMEOUT_MS,
+        Int,
+        0,
+        INT_MAX,
+        Text("1800000"),
+    ),
+    KeySpec::new(GROUP_MAX_SIZE, Int, 1, INT_MAX, Text("2147483647")),
+    KeySpec::new(OFFSETS_RETENTION_MINUTES, Int, 1, INT_MAX, Text("10080")),
+    KeySpec::new(
+        OFFSETS_RETENTION_CHECK_INTERVAL_MS,
+        Long,
+        1,
+        LONG_MAX,
+        Text("600000"),
+    ),
+    KeySpec::new(OFFSET_METADATA_MAX_BYTES, Int, 0, INT_MAX, Text("4096")),
+    KeySpec::new(
+        OFFSETS_TOPIC_SEGMENT_BYTES,
+        Int,
+        1,
+        INT_MAX,
+        Text("104857600"),
+    ),
     KeySpec::new(NUM_IO_THREADS, Int, 1, INT_MAX, Text("8")).unused(),
     KeySpec::new(NUM_NETWORK_THREADS, Int, 1, INT_MAX, Text("3")).unused(),
     KeySpec::new(

@@ -259,6 +259,27 @@ fn system_hostname() -> String {
     }
 }
 
+/// The group coordinator's keys, as Kafka names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupConfig {
+    /// `group.initial.rebalance.delay.ms`.
+    pub initial_rebalance_delay_ms: u64,
+    /// `group.min.session.timeout.ms`.
+    pub min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`.
+    pub max_session_timeout_ms: i32,
+    /// `group.max.size`.
+    pub max_size: usize,
+    /// `offsets.retention.minutes`, in ms.
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`.
+    pub offsets_retention_check_interval_ms: u64,
+    /// `offset.metadata.max.bytes`.
+    pub offset_metadata_bytes_max: usize,
+    /// `offsets.topic.segment.bytes`.
+    pub offsets_topic_segment_bytes: u64,
+}
+
 /// The broker's configuration, validated. Field docs name the Kafka key.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BrokerConfig {
@@ -302,6 +323,8 @@ pub struct BrokerConfig {
     pub index_interval_bytes: u64,
     /// `zookeeper.connect`; None for the single embedded node.
     pub zookeeper_connect: Option<String>,
+    /// The group coordinator's `group.*` and `offsets.*` keys.
+    pub groups: GroupConfig,
     /// `sluice.cores`: shards, one per core.
     pub cores: usize,
     /// Known keys that were given, by name, rendered as Kafka renders them.

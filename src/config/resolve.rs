@@ -251,6 +251,18 @@ impl Resolver<'_> {
             flush_interval_ms: flush_interval_ms as u64,
             index_interval_bytes: self.number(LOG_INDEX_INTERVAL_BYTES) as u64,
             zookeeper_connect,
+            groups: super::GroupConfig {
+                initial_rebalance_delay_ms: self.number(GROUP_INITIAL_REBALANCE_DELAY_MS) as u64,
+                min_session_timeout_ms: self.number(GROUP_MIN_SESSION_TIMEOUT_MS) as i32,
+                max_session_timeout_ms: self.number(GROUP_MAX_SESSION_TIMEOUT_MS) as i32,
+                max_size: self.number(GROUP_MAX_SIZE) as usize,
+                offsets_retention_ms: self.number(OFFSETS_RETENTION_MINUTES) * 60_000,
+                offsets_retention_check_interval_ms: self
+                    .number(OFFSETS_RETENTION_CHECK_INTERVAL_MS)
+                    as u64,
+                offset_metadata_bytes_max: self.number(OFFSET_METADATA_MAX_BYTES) as usize,
+                offsets_topic_segment_bytes: self.number(OFFSETS_TOPIC_SEGMENT_BYTES) as u64,
+            },
             cores,
             explicit: self.given.iter().map(|(k, v)| (*k, v.render())).collect(),
             available_cores: self.env.available_cores,

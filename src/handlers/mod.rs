@@ -9,15 +9,27 @@ pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod group_support;
+pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use std::rc::Rc;
 
@@ -28,6 +40,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use crate::broker::shard::ShardState;
 use crate::protocol::fetch_encoding::Segment;
 use crate::protocol::RequestPrefix;
+pub use group_support::ClientInfo;
 
 /// An API and the versions Sluice implements for it.
 #[derive(Clone, Copy, Debug)]
@@ -95,6 +108,61 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
         key: ApiKey::CreatePartitions,
         min: 0,
         max: 3,
+    },
+    ApiSupport {
+        key: ApiKey::OffsetCommit,
+        min: 2,
+        max: 9,
+    },
+    ApiSupport {
+        key: ApiKey::OffsetFetch,
+        min: 1,
+        max: 9,
+    },
+    ApiSupport {
+        key: ApiKey::FindCoordinator,
+        min: 0,
+        max: 6,
+    },
+    ApiSupport {
+        key: ApiKey::JoinGroup,
+        min: 0,
+        max: 9,
+    },
+    ApiSupport {
+        key: ApiKey::Heartbeat,
+        min: 0,
+        max: 4,
+    },
+    ApiSupport {
+        key: ApiKey::LeaveGroup,
+        min: 0,
+        max: 5,
+    },
+    ApiSupport {
+        key: ApiKey::SyncGroup,
+        min: 0,
+        max: 5,
+    },
+    ApiSupport {
+        key: ApiKey::DescribeGroups,
+        min: 0,
+        max: 6,
+    },
+    ApiSupport {
+        key: ApiKey::ListGroups,
+        min: 0,
+        max: 5,
+    },
+    ApiSupport {
+        key: ApiKey::DeleteGroups,
+        min: 0,
+        max: 2,
+    },
+    ApiSupport {
+        key: ApiKey::OffsetDelete,
+        min: 0,
+        max: 0,
     },
     ApiSupport {
         key: ApiKey::AlterConfigs,
@@ -196,7 +264,7 @@ pub fn encode<T: Encodable>(
 }
 
 /// Answers one request frame.
-pub async fn dispatch(shard: &Rc<ShardState>, frame: Bytes) -> Reply {
+pub async fn dispatch(shard: &Rc<ShardState>, client: &ClientInfo, frame: Bytes) -> Reply {
     let prefix = RequestPrefix::parse(&frame).expect("frames are at least a prefix long");
     let Ok(api) = ApiKey::try_from(prefix.api_key) else {
         return Reply::Close(format!("unknown API key {}", prefix.api_key));
@@ -237,6 +305,19 @@ pub async fn dispatch(shard: &Rc<ShardState>, frame: Bytes) -> Reply {
         ApiKey::CreatePartitions => {
             create_partitions::handle(shard, &header, version, &mut body).await
         }
+        ApiKey::FindCoordinator => {
+            find_coordinator::handle(shard, &header, version, &mut body).await
+        }
+        ApiKey::JoinGroup => join_group::handle(shard, client, &header, version, &mut body).await,
+        ApiKey::SyncGroup => sync_group::handle(shard, &header, version, &mut body).await,
+        ApiKey::Heartbeat => heartbeat::handle(shard, &header, version, &mut body).await,
+        ApiKey::LeaveGroup => leave_group::handle(shard, &header, version, &mut body).await,
+        ApiKey::OffsetCommit => offset_commit::handle(shard, &header, version, &mut body).await,
+        ApiKey::OffsetFetch => offset_fetch::handle(shard, &header, version, &mut body).await,
+        ApiKey::ListGroups => list_groups::handle(shard, &header, version, &mut body).await,
+        ApiKey::DescribeGroups => describe_groups::handle(shard, &header, version, &mut body).await,
+        ApiKey::DeleteGroups => delete_groups::handle(shard, &header, version, &mut body).await,
+        ApiKey::OffsetDelete => offset_delete::handle(shard, &header, version, &mut body).await,
         ApiKey::AlterConfigs => alter_configs::handle(shard, &header, version, &mut body).await,
         ApiKey::IncrementalAlterConfigs => {
             incremental_alter_configs::handle(shard, &header, version, &mut body).await

@@ -21,6 +21,11 @@ use crate::cluster::{TopicInfo, TopicTable};
 use crate::config::{TimestampType, TopicConfig, TopicDefaults};
 
 /// Log settings from a topic's configuration.
+/// Disk reserved ahead per segment of an internal topic's partition.
+const INTERNAL_PREALLOCATE_BYTES: u64 = 1 << 20;
+/// Recent-write cache per internal partition.
+const INTERNAL_CACHE_BYTES_MAX: usize = 1 << 20;
+
 pub fn log_config(topic: &TopicConfig) -> LogConfig {
     let flush_policy = if topic.flush_messages <= 1 || topic.flush_ms == 0 {
         FlushPolicy::EveryWrite
@@ -170,7 +175,14 @@ impl PartitionManager {
                     continue;
                 }
                 let dir = self.partition_dir(&topic.name, partition);
-                let log = PartitionLog::open(DmaStorage, &dir, log_config(&config))
+                let mut log_config = log_config(&config);
+                if topic.internal {
+                    // `__consumer_offsets` has 50 small partitions: keep
+                    // each one's disk reservation and cache small.
+                    log_config.preallocate_bytes = INTERNAL_PREALLOCATE_BYTES;
+                    log_config.cache_bytes_max = INTERNAL_CACHE_BYTES_MAX;
+                }
+                let log = PartitionLog::open(DmaStorage, &dir, log_config)
                     .await
                     .map_err(|e| format!("opening {}: {e}", dir.display()))?;
                 let opened = Partition::new(topic.name.clone(), partition, log, settings(&config))

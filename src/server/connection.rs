@@ -11,15 +11,14 @@ use futures::io::AsyncWriteExt;
 use glommio::net::TcpStream;
 
 use crate::broker::shard::ShardState;
-use crate::handlers::{self, Reply};
+use crate::handlers::{self, ClientInfo, Reply};
 use crate::protocol::fetch_encoding::Segment;
 use crate::protocol::{read_frame, FrameError};
 
 pub async fn serve(shard: Rc<ShardState>, mut stream: TcpStream) {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "unknown".into());
+    let peer_addr = stream.peer_addr().ok();
+    let peer = peer_addr.map_or_else(|| "unknown".into(), |a| a.to_string());
+    let client = ClientInfo::from_peer(peer_addr);
     let _ = stream.set_nodelay(true);
     let max_bytes = shard.config().socket_request_bytes_max;
     let shutdown = shard.context().shutdown_signal();
@@ -43,7 +42,7 @@ pub async fn serve(shard: Rc<ShardState>, mut stream: TcpStream) {
                 break;
             }
         };
-        let written = match handlers::dispatch(&shard, frame).await {
+        let written = match handlers::dispatch(&shard, &client, frame).await {
             Reply::Frame(bytes) => stream.write_all(&bytes).await,
             Reply::Segments(segments) => write_segments(&mut stream, &segments).await,
             Reply::Nothing => Ok(()),
