@@ -605,11 +605,10 @@ fn reset(args: &GroupsArgs, tools: &Tools<'_>, groups: &[String]) -> Result<(), 
         }
         println!();
         println!(
-            "{:<w$} {:<w$} {:<10} {:<15}",
+            "{:<w$} {:<w$} {:<10} NEW-OFFSET",
             "GROUP",
             "TOPIC",
             "PARTITION",
-            "NEW-OFFSET",
             w = RESET_GROUP_WIDTH
         );
         for ((topic, partition), offset) in &new_offsets {
@@ -854,7 +853,7 @@ fn delete_offsets(
         );
     }
     println!();
-    println!("{:<30} {:<15} {:<30}", "TOPIC", "PARTITION", "STATUS");
+    println!("{:<30} {:<15} STATUS", "TOPIC", "PARTITION");
     for (topic, partition, status) in rows {
         println!(
             "{}",
