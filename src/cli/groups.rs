@@ -452,8 +452,8 @@ fn print_state(group: &Group) {
     let group_w = width([group.name.len()].into_iter());
     println!();
     println!(
-        "{:<group_w$} {:<20} {:<20} {}",
-        "GROUP", "ASSIGNMENT-STRATEGY", "STATE", "#MEMBERS"
+        "{:<group_w$} {:<20} {:<20} #MEMBERS",
+        "GROUP", "ASSIGNMENT-STRATEGY", "STATE"
     );
     let strategy = if group.protocol.is_empty() {
         "-"
