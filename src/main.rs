@@ -38,6 +38,9 @@ enum Command {
     /// Describe and alter topic and broker configs (kafka-configs.sh).
     #[command(alias = "kafka-configs", alias = "kafka-configs.sh")]
     Configs(sluice::cli::configs::ConfigsArgs),
+    /// Checks, applies or reverts the host's kernel settings for the broker
+    /// (CPU governor, IRQs, disk scheduler, sysctls); see tuning/README.md.
+    Tune(sluice_tuning::cli::TuneArgs),
 }
 
 #[derive(clap::Args)]
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Consume(args) => sluice::cli::finish(sluice::cli::consume::run(args)),
         Command::Groups(args) => sluice::cli::finish(sluice::cli::groups::run(args)),
         Command::Configs(args) => sluice::cli::finish(sluice::cli::configs::run(args)),
+        Command::Tune(args) => sluice_tuning::cli::run(args),
     }
 }
 

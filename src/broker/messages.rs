@@ -44,6 +44,17 @@ pub enum ShardRequest {
     Control(super::control::ControlRequest),
     /// A consumer-group request for a group this shard coordinates.
     Group(crate::coordinator::calls::GroupCall),
+    /// A group request that may wait (JoinGroup, SyncGroup): answered at
+    /// once with `Parked`; the reply comes back as a `GroupAnswer`.
+    GroupParked {
+        call: crate::coordinator::calls::GroupCall,
+        ticket: u64,
+    },
+    /// The reply to a parked call this shard made.
+    GroupAnswer {
+        ticket: u64,
+        reply: crate::coordinator::calls::GroupReply,
+    },
 }
 
 pub enum ShardResponse {
@@ -55,6 +66,7 @@ pub enum ShardResponse {
     RecordsDeleted(Vec<DeleteRecordsOutcome>),
     Control(super::control::ControlResponse),
     Group(crate::coordinator::calls::GroupReply),
+    Parked,
 }
 
 #[derive(Clone, Debug)]

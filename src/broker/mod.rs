@@ -24,6 +24,9 @@ use crate::partition::manager::TICK_INTERVAL;
 use messages::{ShardRequest, ShardResponse};
 use shard::{Advertised, Backend, ShardState};
 
+/// How often a started shard checks whether the others are ready.
+const STARTUP_POLL_INTERVAL: Duration = Duration::from_millis(2);
+
 /// Runs the broker until a signal stops it.
 pub fn run(config: BrokerConfig) -> Result<(), String> {
     let config = Arc::new(config);
@@ -67,6 +70,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
     let start_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let shard_failed = start_failed.clone();
     let shard_config = config.clone();
+    let shards_ready = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let runtime = Runtime::<ShardRequest, ShardResponse>::start(runtime_config, move |ctx| {
         let config = shard_config.clone();
         let table = table.clone();
@@ -74,6 +78,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         let cluster_id = cluster_id.clone();
         let bind_addr = bind_addr.clone();
         let failed = shard_failed.clone();
+        let ready = shards_ready.clone();
         async move {
             let fail = |shutdown: &sluice_shards::ShutdownSignal| {
                 failed.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -95,9 +100,18 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
                 fail(&shutdown);
                 return;
             }
-            // Groups are read back before this shard listens; requests from
-            // other shards' clients meanwhile get COORDINATOR_LOAD_IN_PROGRESS.
+            // Groups are read back before this shard listens.
             state.groups.load(&state).await;
+            // No shard listens before every shard has opened its partitions
+            // and groups: a request routed to a shard still opening would
+            // get NOT_LEADER_OR_FOLLOWER.
+            ready.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            while ready.load(std::sync::atomic::Ordering::SeqCst) < state.context().shard_count().get() {
+                if shutdown.is_requested() {
+                    return;
+                }
+                glommio::timer::sleep(STARTUP_POLL_INTERVAL).await;
+            }
             let listener = match glommio::net::TcpListener::bind(bind_addr.as_str()) {
                 Ok(listener) => listener,
                 Err(error) => {
@@ -157,9 +171,17 @@ async fn tick_loop(state: Rc<ShardState>) {
 async fn group_loop(state: Rc<ShardState>) {
     let shutdown = state.context().shutdown_signal();
     while !shutdown.is_requested() {
-        glommio::timer::sleep(GROUP_TICK_INTERVAL).await;
+        let sleep = glommio::timer::sleep(GROUP_TICK_INTERVAL);
+        if let futures::future::Either::Right(_) =
+            futures::future::select(Box::pin(sleep), Box::pin(shutdown.requested())).await
+        {
+            break;
+        }
         state.groups.tick(&state).await;
     }
+    // Connections drain by finishing their current request: a JoinGroup
+    // waiting for a rebalance must be answered now, not after its timeout.
+    state.groups.release_waiters();
 }
 
 /// Creates `__consumer_offsets` the first time the broker starts (Kafka

@@ -21,6 +21,7 @@ use super::messages::{
 };
 use crate::cluster::TopicTable;
 use crate::config::BrokerConfig;
+use crate::coordinator::parked::ParkedAnswers;
 use crate::coordinator::{GroupCoordinator, GroupSettings};
 use crate::partition::manager::PartitionManager;
 use crate::partition::{Partition, ProduceOutcome};
@@ -46,6 +47,8 @@ pub struct ShardState {
     control: Option<ControlService>,
     /// The consumer groups whose `__consumer_offsets` partition is here.
     pub groups: GroupCoordinator,
+    /// Group calls this shard parked on other shards, awaiting answers.
+    pub parked_group_calls: ParkedAnswers,
     pub advertised: Advertised,
     pub cluster_id: String,
 }
@@ -78,6 +81,7 @@ impl ShardState {
             partitions,
             control,
             groups,
+            parked_group_calls: ParkedAnswers::default(),
             advertised,
             cluster_id,
         })
@@ -308,7 +312,7 @@ impl ShardState {
 pub struct Backend(pub Rc<ShardState>);
 
 impl ShardHandler<ShardRequest, ShardResponse> for Backend {
-    async fn handle(&self, _source: ShardId, request: ShardRequest) -> ShardResponse {
+    async fn handle(&self, source: ShardId, request: ShardRequest) -> ShardResponse {
         let shard = &self.0;
         match request {
             ShardRequest::ApplyTopics(table) => {
@@ -340,6 +344,22 @@ impl ShardHandler<ShardRequest, ShardResponse> for Backend {
             }
             ShardRequest::Group(call) => {
                 ShardResponse::Group(shard.groups.handle(shard, call).await)
+            }
+            ShardRequest::GroupParked { call, ticket } => {
+                let state = shard.clone();
+                glommio::spawn_local(async move {
+                    let reply = state.groups.handle(&state, call).await;
+                    let answer = ShardRequest::GroupAnswer { ticket, reply };
+                    if let Err(error) = state.context().invoke_on(source, answer).await {
+                        tracing::warn!(%error, "a parked group call's answer could not be delivered");
+                    }
+                })
+                .detach();
+                ShardResponse::Parked
+            }
+            ShardRequest::GroupAnswer { ticket, reply } => {
+                shard.parked_group_calls.complete(ticket, reply);
+                ShardResponse::Applied(Ok(()))
             }
             ShardRequest::Control(request) => match &shard.control {
                 Some(control) => ShardResponse::Control(control.handle(shard, request).await),

@@ -35,6 +35,14 @@
 //! | `log.flush.interval.ms` | unset | default of topic `flush.ms`; unset falls back to the next key |
 //! | `log.flush.scheduler.interval.ms` | `9223372036854775807` (never) | `flush.ms` when `log.flush.interval.ms` is unset |
 //! | `log.index.interval.bytes` | `4096` | default of topic `index.interval.bytes` |
+//! | `group.initial.rebalance.delay.ms` | `3000` | how long the first rebalance of an empty group waits for more members (Kafka's quickstart config sets 0) |
+//! | `group.min.session.timeout.ms` | `6000` | shortest session a member may ask for |
+//! | `group.max.session.timeout.ms` | `1800000` | longest session a member may ask for |
+//! | `group.max.size` | `2147483647` | members one group may have |
+//! | `offsets.retention.minutes` | `10080` | how long offsets of an unused group are kept |
+//! | `offsets.retention.check.interval.ms` | `600000` | how often offsets are checked for expiry |
+//! | `offset.metadata.max.bytes` | `4096` | longest commit metadata string |
+//! | `offsets.topic.segment.bytes` | `104857600` | `segment.bytes` of `__consumer_offsets` when it is created |
 //! | `zookeeper.connect` | unset | unset (or empty): the single embedded node. Set: clustered mode, which is not implemented yet; today it only lifts the replication refusals |
 //! | `num.io.threads` | `8` | validated, unused (one info line): thread-per-core replaces the pool |
 //! | `num.network.threads` | `3` | validated, unused, same line |
@@ -679,8 +687,8 @@ mod tests {
         assert_eq!(c.log_dir, PathBuf::from("/tmp/kafka-logs"));
         assert_eq!(c.zookeeper_connect.as_deref(), Some("localhost:2181"));
         assert_eq!(c.offsets_topic_replication_factor, 1);
+        assert_eq!(c.groups.initial_rebalance_delay_ms, 0);
         let unknown = [
-            "group.initial.rebalance.delay.ms",
             "num.recovery.threads.per.data.dir",
             "socket.receive.buffer.bytes",
             "socket.send.buffer.bytes",

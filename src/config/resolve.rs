@@ -446,19 +446,19 @@ mod tests {
         let w = warnings(&[
             ("zookeeper.connection.timeout.ms", "18000"),
             ("num.partitions", "1"),
-            ("group.initial.rebalance.delay.ms", "0"),
+            ("transaction.state.log.min.isr", "1"),
             ("Broker.Id", "1"),
         ]);
         let unknown = vec![
             "Broker.Id".to_string(),
-            "group.initial.rebalance.delay.ms".to_string(),
+            "transaction.state.log.min.isr".to_string(),
             "zookeeper.connection.timeout.ms".to_string(),
         ];
         assert_eq!(w, vec![ConfigWarning::UnknownKeys(unknown)]);
         assert!(w[0].is_warning());
         assert_eq!(
             w[0].to_string(),
-            "unknown configuration keys, ignored: Broker.Id, group.initial.rebalance.delay.ms, \
+            "unknown configuration keys, ignored: Broker.Id, transaction.state.log.min.isr, \
              zookeeper.connection.timeout.ms"
         );
         w[0].log();

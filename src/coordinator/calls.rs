@@ -31,6 +31,13 @@ pub enum GroupCall {
     },
 }
 
+impl GroupCall {
+    /// Calls that wait for a rebalance to end.
+    pub fn may_wait(&self) -> bool {
+        matches!(self, GroupCall::Join(_) | GroupCall::Sync(_))
+    }
+}
+
 pub enum GroupReply {
     Join(JoinReply),
     Sync(SyncReply),
@@ -66,8 +73,8 @@ pub struct JoinCall {
     pub client_host: String,
     /// JoinGroup v4+: a new dynamic member first gets MEMBER_ID_REQUIRED.
     pub require_known_member_id: bool,
-    /// JoinGroup v9+: a static leader that rejoins a stable group may be
-    /// told to skip the assignment instead of forcing a rebalance.
+    /// JoinGroup v9+: a static leader that rejoins a stable group is told
+    /// to skip the assignment (older clients compute one that is ignored).
     pub supports_skip_assignment: bool,
 }
 

@@ -383,8 +383,7 @@ impl Group {
                 ..SyncReply::default()
             });
         }
-        let protocols_changed =
-            member.protocols != call.protocols || member.protocol_type != call.protocol_type;
+        let type_changed = member.protocol_type != call.protocol_type;
         member.id = new_id.clone();
         member.client_id = call.client_id.clone();
         member.client_host = call.client_host.clone();
@@ -403,10 +402,15 @@ impl Group {
         }
         self.members.insert(new_id.clone(), member);
         self.dirty = true;
+        // As Kafka: the new metadata (owned partitions change on every
+        // restart) only matters if it would change the selected protocol.
+        let protocols_changed = type_changed || self.select_protocol() != self.protocol;
         let (sender, receiver) = oneshot::channel();
-        let quiet = self.state == GroupState::Stable
-            && !protocols_changed
-            && (!was_leader || call.supports_skip_assignment);
+        // A returning leader gets the member list and, from v9, is told to
+        // skip the assignment; an older client computes one that the
+        // stable group ignores (its SyncGroup gets the current one), as
+        // with Kafka.
+        let quiet = self.state == GroupState::Stable && !protocols_changed;
         if quiet {
             let members = if was_leader {
                 self.joined_members()
@@ -419,7 +423,7 @@ impl Group {
                 protocol_type: self.protocol_type.clone(),
                 protocol_name: self.protocol.clone(),
                 leader: self.leader.clone().unwrap_or_default(),
-                skip_assignment: was_leader,
+                skip_assignment: was_leader && call.supports_skip_assignment,
                 member_id: new_id,
                 members,
             });
@@ -1103,6 +1107,29 @@ impl Group {
             topics.extend(super::subscription::topics(&member.metadata_for(&protocol)));
         }
         Some(topics)
+    }
+
+    /// The broker is stopping: members still waiting in JoinGroup or
+    /// SyncGroup are answered NOT_COORDINATOR (clients look up the
+    /// coordinator again), so their connections can drain.
+    pub fn release_waiters(&mut self) {
+        let error = ResponseError::NotCoordinator.code();
+        for member in self.members.values_mut() {
+            if let Some(waiter) = member.join_waiter.take() {
+                let _ = waiter.send(JoinReply {
+                    error,
+                    generation: -1,
+                    member_id: member.id.clone(),
+                    ..JoinReply::default()
+                });
+            }
+            if let Some(waiter) = member.sync_waiter.take() {
+                let _ = waiter.send(SyncReply {
+                    error,
+                    ..SyncReply::default()
+                });
+            }
+        }
     }
 
     /// DeleteGroups: only a group without members may go.

@@ -17,6 +17,7 @@
 pub mod calls;
 pub mod group;
 mod offsets;
+pub mod parked;
 pub mod records;
 mod store;
 mod subscription;
@@ -89,7 +90,9 @@ pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
     (hash & 0x7fff_ffff) % partitions.max(1)
 }
 
-/// Sends `call` for `group_id` to the shard that owns the group.
+/// Sends `call` for `group_id` to the shard that owns the group: a direct
+/// call on this shard; a parked call (see [`parked`]) for JoinGroup and
+/// SyncGroup on another, since they may wait for a rebalance.
 pub async fn call(
     shard: &ShardState,
     group_id: &str,
@@ -99,6 +102,29 @@ pub async fn call(
     let owner = shard
         .context()
         .shard_for(PartitionKey::new(OFFSETS_TOPIC, partition));
+    if owner == shard.context().shard_id() {
+        return Ok(shard.groups.handle(shard, call).await);
+    }
+    if call.may_wait() {
+        let (ticket, answer) = shard.parked_group_calls.register();
+        let sent = shard
+            .context()
+            .invoke_on(owner, ShardRequest::GroupParked { call, ticket })
+            .await;
+        return match sent {
+            Ok(ShardResponse::Parked) => answer
+                .await
+                .map_err(|_| "the group's shard dropped a parked call".to_string()),
+            Ok(_) => {
+                shard.parked_group_calls.forget(ticket);
+                Err("unexpected answer from the group's shard".into())
+            }
+            Err(error) => {
+                shard.parked_group_calls.forget(ticket);
+                Err(error.to_string())
+            }
+        };
+    }
     match shard
         .context()
         .invoke_on(owner, ShardRequest::Group(call))
@@ -389,6 +415,13 @@ impl GroupCoordinator {
         if due {
             self.last_expiry_check.set(Some(now));
             self.expire_offsets(shard, now_ms).await;
+        }
+    }
+
+    /// Answers every member waiting in JoinGroup or SyncGroup (shutdown).
+    pub fn release_waiters(&self) {
+        for group in self.groups.borrow_mut().values_mut() {
+            group.release_waiters();
         }
     }
 
