@@ -16,6 +16,7 @@ pub mod common;
 pub mod configs;
 pub mod consume;
 pub mod deserialize;
+pub mod group_offsets;
 pub mod groups;
 pub mod produce;
 pub mod properties;
