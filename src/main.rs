@@ -41,6 +41,8 @@ enum Command {
     /// Checks, applies or reverts the host's kernel settings for the broker
     /// (CPU governor, IRQs, disk scheduler, sysctls); see tuning/README.md.
     Tune(sluice_tuning::cli::TuneArgs),
+    /// Measures a broker: produce, consume, e2e, compare, limits.
+    Perf(sluice_bench::cli::PerfCommand),
 }
 
 #[derive(clap::Args)]
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
         Command::Groups(args) => sluice::cli::finish(sluice::cli::groups::run(args)),
         Command::Configs(args) => sluice::cli::finish(sluice::cli::configs::run(args)),
         Command::Tune(args) => sluice_tuning::cli::run(args),
+        Command::Perf(command) => sluice_bench::cli::run(command),
     }
 }
 
