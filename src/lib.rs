@@ -4,10 +4,11 @@
 //! connection, [`handlers`] decode and answer them (one file per API),
 //! partitions live on their owning shard ([`partition`]), consumer groups on
 //! the shard of their `__consumer_offsets` partition ([`coordinator`]), and [`broker`]
-//! wires shards, the control plane and the mesh messages together. See
-//! `../shared/ARCHITECTURE.md`.
+//! wires shards, the control plane and the mesh messages together; [`cli`]
+//! holds Kafka's command-line tools. See `../shared/ARCHITECTURE.md`.
 
 pub mod broker;
+pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod coordinator;

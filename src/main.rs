@@ -1,4 +1,5 @@
-//! The `sluice` command: the broker today; Kafka's command-line tools next.
+//! The `sluice` command: the broker, and Kafka's command-line tools
+//! (`topics`, `produce`, `consume`, `groups`, `configs`; see `sluice::cli`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +23,21 @@ enum Command {
     /// Runs the broker. With no arguments: a single embedded node on
     /// 127.0.0.1:9092 with data under ./data, one shard per core.
     Broker(BrokerArgs),
+    /// Create, list, describe, grow and delete topics (kafka-topics.sh).
+    #[command(alias = "kafka-topics", alias = "kafka-topics.sh")]
+    Topics(sluice::cli::topics::TopicsArgs),
+    /// Produce lines of stdin or a file as records (kafka-console-producer.sh).
+    #[command(alias = "kafka-console-producer", alias = "kafka-console-producer.sh")]
+    Produce(sluice::cli::produce::ProduceArgs),
+    /// Print records of a topic (kafka-console-consumer.sh).
+    #[command(alias = "kafka-console-consumer", alias = "kafka-console-consumer.sh")]
+    Consume(sluice::cli::consume::ConsumeArgs),
+    /// List, describe, reset and delete consumer groups (kafka-consumer-groups.sh).
+    #[command(alias = "kafka-consumer-groups", alias = "kafka-consumer-groups.sh")]
+    Groups(sluice::cli::groups::GroupsArgs),
+    /// Describe and alter topic and broker configs (kafka-configs.sh).
+    #[command(alias = "kafka-configs", alias = "kafka-configs.sh")]
+    Configs(sluice::cli::configs::ConfigsArgs),
     /// Checks, applies or reverts the host's kernel settings for the broker
     /// (CPU governor, IRQs, disk scheduler, sysctls); see tuning/README.md.
     Tune(sluice_tuning::cli::TuneArgs),
@@ -58,6 +74,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Broker(args) => run_broker(args),
+        Command::Topics(args) => sluice::cli::finish(sluice::cli::topics::run(args)),
+        Command::Produce(args) => sluice::cli::finish(sluice::cli::produce::run(args)),
+        Command::Consume(args) => sluice::cli::finish(sluice::cli::consume::run(args)),
+        Command::Groups(args) => sluice::cli::finish(sluice::cli::groups::run(args)),
+        Command::Configs(args) => sluice::cli::finish(sluice::cli::configs::run(args)),
         Command::Tune(args) => sluice_tuning::cli::run(args),
         Command::Perf(command) => sluice_bench::cli::run(command),
     }

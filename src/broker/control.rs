@@ -12,6 +12,7 @@ use futures::lock::Mutex;
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
+use super::config_edit::{edit_overrides, ConfigEdit};
 use super::messages::{ShardRequest, ShardResponse};
 use super::shard::ShardState;
 use crate::cluster::topics::{validate_topic_name, PARTITIONS_PER_TOPIC_MAX};
@@ -31,6 +32,11 @@ pub enum ControlRequest {
         validate_only: bool,
     },
     AllocateProducerId,
+    /// AlterConfigs / IncrementalAlterConfigs on topics, one outcome each.
+    AlterTopicConfigs {
+        changes: Vec<(String, ConfigEdit)>,
+        validate_only: bool,
+    },
 }
 
 pub enum ControlResponse {
@@ -38,6 +44,7 @@ pub enum ControlResponse {
     TopicsDeleted(Vec<TopicOutcome>),
     PartitionsCreated(Vec<TopicOutcome>),
     ProducerId(Result<i64, String>),
+    TopicConfigsAltered(Vec<Result<(), (ResponseError, String)>>),
 }
 
 #[derive(Clone, Debug)]
@@ -132,6 +139,13 @@ impl ControlService {
             ControlRequest::AllocateProducerId => {
                 ControlResponse::ProducerId(self.allocate_producer_id())
             }
+            ControlRequest::AlterTopicConfigs {
+                changes,
+                validate_only,
+            } => ControlResponse::TopicConfigsAltered(
+                self.alter_topic_configs(shard, changes, validate_only)
+                    .await,
+            ),
         }
     }
 
@@ -390,6 +404,60 @@ impl ControlService {
             if let Err(error) = broadcast(shard, table).await {
                 for outcome in outcomes.iter_mut().filter(|o| o.error.is_none()) {
                     outcome.error = Some((ResponseError::KafkaStorageError, error.clone()));
+                }
+            }
+        }
+        outcomes
+    }
+}
+
+impl ControlService {
+    /// Computes each topic's new overrides against the current table,
+    /// persists them and sends the new table to every shard, which applies
+    /// them to the open partitions before this answers.
+    async fn alter_topic_configs(
+        &self,
+        shard: &Rc<ShardState>,
+        changes: Vec<(String, ConfigEdit)>,
+        validate_only: bool,
+    ) -> Vec<Result<(), (ResponseError, String)>> {
+        let mut table = TopicTable::clone(&shard.topics());
+        let mut outcomes = Vec::with_capacity(changes.len());
+        let mut changed = false;
+        for (name, edit) in changes {
+            let Some(info) = table.get(&name).cloned() else {
+                outcomes.push(Err((
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("Topic {name} does not exist."),
+                )));
+                continue;
+            };
+            let configs = match edit_overrides(&info.configs, &edit, shard.partitions.defaults()) {
+                Ok(configs) => configs,
+                Err(refusal) => {
+                    outcomes.push(Err(refusal));
+                    continue;
+                }
+            };
+            if validate_only || configs == info.configs {
+                outcomes.push(Ok(()));
+                continue;
+            }
+            let mut altered = (*info).clone();
+            altered.configs = configs;
+            if let Err(error) = self.store.save(&altered) {
+                outcomes.push(Err((ResponseError::KafkaStorageError, error.to_string())));
+                continue;
+            }
+            tracing::info!(topic = %name, configs = ?altered.configs, "altered topic configs");
+            table = table.with_topic(altered);
+            changed = true;
+            outcomes.push(Ok(()));
+        }
+        if changed {
+            if let Err(error) = broadcast(shard, table).await {
+                for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
+                    *outcome = Err((ResponseError::KafkaStorageError, error.clone()));
                 }
             }
         }

@@ -4,6 +4,7 @@
 //! Shutdown (SIGINT/SIGTERM): listeners stop accepting, connections finish
 //! their current request, every partition is flushed and closed, exit 0.
 
+pub mod config_edit;
 pub mod control;
 pub mod frontend;
 pub mod messages;

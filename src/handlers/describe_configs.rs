@@ -117,14 +117,14 @@ fn broker_entries(shard: &ShardState, name: &str) -> Result<Vec<ConfigEntry>, Re
 }
 
 #[derive(Debug, PartialEq, Eq)]
-enum BrokerTarget {
+pub(super) enum BrokerTarget {
     /// The empty name: cluster-wide dynamic defaults (none in Sluice).
     ClusterDefault,
     ThisBroker,
 }
 
 /// Which broker configuration a BROKER resource name asks for.
-fn broker_target(name: &str, broker_id: i32) -> Result<BrokerTarget, Refusal> {
+pub(super) fn broker_target(name: &str, broker_id: i32) -> Result<BrokerTarget, Refusal> {
     if name.is_empty() {
         return Ok(BrokerTarget::ClusterDefault);
     }

@@ -5,6 +5,7 @@
 //! refuses anything outside it. Adding an API is adding a file and a line.
 //! The ranges follow Apache Kafka 4.0's.
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -17,6 +18,7 @@ pub mod fetch;
 pub mod find_coordinator;
 pub mod group_support;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
@@ -162,6 +164,16 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
         min: 0,
         max: 0,
     },
+    ApiSupport {
+        key: ApiKey::AlterConfigs,
+        min: 0,
+        max: 2,
+    },
+    ApiSupport {
+        key: ApiKey::IncrementalAlterConfigs,
+        min: 0,
+        max: 1,
+    },
 ];
 
 pub fn support_for(key: ApiKey) -> Option<ApiSupport> {
@@ -306,6 +318,10 @@ pub async fn dispatch(shard: &Rc<ShardState>, client: &ClientInfo, frame: Bytes)
         ApiKey::DescribeGroups => describe_groups::handle(shard, &header, version, &mut body).await,
         ApiKey::DeleteGroups => delete_groups::handle(shard, &header, version, &mut body).await,
         ApiKey::OffsetDelete => offset_delete::handle(shard, &header, version, &mut body).await,
+        ApiKey::AlterConfigs => alter_configs::handle(shard, &header, version, &mut body).await,
+        ApiKey::IncrementalAlterConfigs => {
+            incremental_alter_configs::handle(shard, &header, version, &mut body).await
+        }
         other => Ok(Reply::Close(format!("{other:?} has no handler"))),
     };
     result.unwrap_or_else(|error| Reply::Close(error.to_string()))

@@ -170,7 +170,13 @@ impl PartitionManager {
                     continue;
                 }
                 if let Some(open) = self.get(&topic.name, partition) {
+                    // A live config change (AlterConfigs): max.message.bytes
+                    // and the timestamp type apply to the next produce, the
+                    // segment limits to the next roll check; retention is
+                    // read from the table at every retention pass.
                     open.set_settings(settings(&config));
+                    open.log
+                        .set_segment_limits(config.segment_bytes, config.segment_ms);
                     continue;
                 }
                 let dir = self.partition_dir(&topic.name, partition);

@@ -107,6 +107,11 @@ pub struct PartitionLog<S: Storage> {
     storage: S,
     dir: PathBuf,
     config: LogConfig,
+    /// `segment.bytes` and `segment.ms` as they are now: a topic config
+    /// change sets them on the open log and the next append's roll check
+    /// uses them (the rest of `config` is fixed at open).
+    segment_bytes: Cell<u64>,
+    segment_ms: Cell<i64>,
     state: RefCell<LogState<S>>,
     append_lock: Mutex<()>,
     write_lock: WriteGate,
@@ -197,6 +202,19 @@ impl<S: Storage> PartitionLog<S> {
 
     pub fn config(&self) -> &LogConfig {
         &self.config
+    }
+
+    /// Changes `segment.bytes` and `segment.ms` of the open log (a live
+    /// topic config change). The active segment keeps what it has; the next
+    /// append rolls it if it is now too large or too old.
+    pub fn set_segment_limits(&self, segment_bytes: u64, segment_ms: i64) {
+        self.segment_bytes.set(segment_bytes);
+        self.segment_ms.set(segment_ms);
+    }
+
+    /// The `segment.bytes` in force.
+    pub fn segment_bytes(&self) -> u64 {
+        self.segment_bytes.get()
     }
 
     /// First offset still in the log.
@@ -295,12 +313,12 @@ impl<S: Storage> PartitionLog<S> {
                 source: batch::BatchError::TooShort { available: 0 },
             });
         }
-        if total_bytes as u64 > self.config.segment_bytes {
+        if total_bytes as u64 > self.segment_bytes.get() {
             return Err(IoError::Limit {
                 what: "record batch too large",
                 detail: format!(
                     "{total_bytes} bytes exceed segment.bytes {}",
-                    self.config.segment_bytes
+                    self.segment_bytes.get()
                 ),
             });
         }
@@ -318,10 +336,10 @@ impl<S: Storage> PartitionLog<S> {
         if active.size_bytes == 0 {
             return false;
         }
-        let too_big = active.size_bytes + bytes > self.config.segment_bytes;
+        let too_big = active.size_bytes + bytes > self.segment_bytes.get();
         let too_old = active
             .first_append_ms
-            .is_some_and(|first| now_ms - first >= self.config.segment_ms);
+            .is_some_and(|first| now_ms - first >= self.segment_ms.get());
         let offsets_overflow =
             active.next_offset + offset_span - active.base_offset > limits::RELATIVE_OFFSET_MAX;
         too_big || too_old || offsets_overflow
@@ -481,11 +499,10 @@ impl<S: Storage> PartitionLog<S> {
                 .map(|b| b.file_position + (*b.buf).as_ref().len() as u64)
                 .max()
                 .unwrap_or(0);
-            let preallocate_to = (end > state.write.preallocated_bytes
-                && self.config.preallocate_bytes > 0)
-                .then(|| {
-                    (end + self.config.preallocate_bytes).min(self.config.segment_bytes.max(end))
-                });
+            let preallocate_to =
+                (end > state.write.preallocated_bytes && self.config.preallocate_bytes > 0).then(
+                    || (end + self.config.preallocate_bytes).min(self.segment_bytes.get().max(end)),
+                );
             (state.active().file.clone(), batch, preallocate_to)
         };
         if !batch.is_empty() {

@@ -103,6 +103,8 @@ impl<S: Storage> PartitionLog<S> {
         Ok(PartitionLog {
             storage,
             dir,
+            segment_bytes: std::cell::Cell::new(config.segment_bytes),
+            segment_ms: std::cell::Cell::new(config.segment_ms),
             config,
             state: RefCell::new(LogState {
                 segments,
