@@ -85,6 +85,25 @@ impl Member {
     fn refresh_heartbeat(&mut self, now: Instant) {
         self.heartbeat_deadline = now + ms(self.session_timeout_ms);
     }
+
+    /// Answers a JoinGroup or SyncGroup this member is waiting in with
+    /// `error` (it was fenced, left, or the broker is stopping).
+    fn fail_waiters(&mut self, error: ResponseError) {
+        if let Some(waiter) = self.join_waiter.take() {
+            let _ = waiter.send(JoinReply {
+                error: code(error),
+                generation: -1,
+                member_id: self.id.clone(),
+                ..JoinReply::default()
+            });
+        }
+        if let Some(waiter) = self.sync_waiter.take() {
+            let _ = waiter.send(SyncReply {
+                error: code(error),
+                ..SyncReply::default()
+            });
+        }
+    }
 }
 
 /// The first rebalance of an empty group waits `group.initial.rebalance.delay.ms`
@@ -368,21 +387,7 @@ impl Group {
                 .remove(call.instance_id.as_deref().unwrap_or(""));
             return Err(Self::error_join(call, ResponseError::UnknownMemberId));
         };
-        let fenced = ResponseError::FencedInstanceId;
-        if let Some(waiter) = member.join_waiter.take() {
-            let _ = waiter.send(JoinReply {
-                error: code(fenced),
-                generation: -1,
-                member_id: old_id.to_string(),
-                ..JoinReply::default()
-            });
-        }
-        if let Some(waiter) = member.sync_waiter.take() {
-            let _ = waiter.send(SyncReply {
-                error: code(fenced),
-                ..SyncReply::default()
-            });
-        }
+        member.fail_waiters(ResponseError::FencedInstanceId);
         let type_changed = member.protocol_type != call.protocol_type;
         member.id = new_id.clone();
         member.client_id = call.client_id.clone();
@@ -875,20 +880,7 @@ impl Group {
                         departed = true;
                         0
                     } else if let Some(mut member) = self.remove_member(&id) {
-                        if let Some(waiter) = member.join_waiter.take() {
-                            let _ = waiter.send(JoinReply {
-                                error: code(ResponseError::UnknownMemberId),
-                                generation: -1,
-                                member_id: id.clone(),
-                                ..JoinReply::default()
-                            });
-                        }
-                        if let Some(waiter) = member.sync_waiter.take() {
-                            let _ = waiter.send(SyncReply {
-                                error: code(ResponseError::UnknownMemberId),
-                                ..SyncReply::default()
-                            });
-                        }
+                        member.fail_waiters(ResponseError::UnknownMemberId);
                         departed = true;
                         0
                     } else {
@@ -1113,22 +1105,8 @@ impl Group {
     /// SyncGroup are answered NOT_COORDINATOR (clients look up the
     /// coordinator again), so their connections can drain.
     pub fn release_waiters(&mut self) {
-        let error = ResponseError::NotCoordinator.code();
         for member in self.members.values_mut() {
-            if let Some(waiter) = member.join_waiter.take() {
-                let _ = waiter.send(JoinReply {
-                    error,
-                    generation: -1,
-                    member_id: member.id.clone(),
-                    ..JoinReply::default()
-                });
-            }
-            if let Some(waiter) = member.sync_waiter.take() {
-                let _ = waiter.send(SyncReply {
-                    error,
-                    ..SyncReply::default()
-                });
-            }
+            member.fail_waiters(ResponseError::NotCoordinator);
         }
     }
 
