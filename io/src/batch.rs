@@ -27,6 +27,8 @@
 use zerocopy::big_endian::{I16, I32, I64, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
+use crate::records::read_varint;
+
 /// Bytes of the v2 batch header, records excluded.
 pub const BATCH_HEADER_BYTES: usize = 61;
 /// Bytes before `batchLength` counts: base offset and the length field itself.
@@ -350,20 +352,6 @@ mod tests {
 
 /// Attributes bits 0-2: the compression codec (0 = none).
 pub const ATTRIBUTE_COMPRESSION_MASK: i16 = 0x07;
-
-/// Reads one zigzag varint (the record format's signed varints); returns the
-/// value and the bytes it took.
-fn read_varint(bytes: &[u8]) -> Option<(i64, usize)> {
-    let mut value: u64 = 0;
-    for (i, &byte) in bytes.iter().enumerate().take(10) {
-        value |= ((byte & 0x7f) as u64) << (7 * i);
-        if byte & 0x80 == 0 {
-            let decoded = ((value >> 1) as i64) ^ -((value & 1) as i64);
-            return Some((decoded, i + 1));
-        }
-    }
-    None
-}
 
 /// In a valid, uncompressed v2 batch, the first record whose timestamp is at
 /// least `target_ms`, as `(timestamp, offset)`. `None` if the batch is

@@ -79,11 +79,13 @@
 //! simulated crashes, for the crash tests.
 
 pub mod batch;
+pub mod compression;
 pub mod config;
 pub mod error;
 pub mod index;
 pub mod log;
 pub mod notify;
+pub mod records;
 pub mod storage;
 
 pub use config::{FlushPolicy, LogConfig};
