@@ -167,7 +167,7 @@ fn snappy(input: &[u8], limit: usize) -> Result<Vec<u8>, CompressionError> {
     let codec = Codec::Snappy;
     let corrupt = |detail: String| CompressionError::Corrupt { codec, detail };
     let mut output = Vec::new();
-    let mut raw_block = |block: &[u8], output: &mut Vec<u8>| -> Result<(), CompressionError> {
+    let raw_block = |block: &[u8], output: &mut Vec<u8>| -> Result<(), CompressionError> {
         let length = snap::raw::decompress_len(block).map_err(|e| corrupt(e.to_string()))?;
         if length > limit - output.len() {
             return Err(CompressionError::TooLarge { codec, limit });
