@@ -12,12 +12,13 @@ use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ApiKey, FetchResponse, ProduceRequest, TopicName};
+use kafka_protocol::messages::{ApiKey, FetchResponse, ProduceRequest, RequestHeader, TopicName};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use sluice::handlers::decode;
+use sluice::handlers::serves;
 use sluice::protocol::fetch_encoding::{
     encode_fetch_response, segments_len, FetchPartition, FetchResponseModel, FetchTopic,
 };
+use sluice::protocol::request::decode_request;
 use sluice_io::batch::{build_test_batch, BATCH_HEADER_BYTES};
 
 /// A 16 KiB batch: the producer default `batch.size`.
@@ -62,10 +63,26 @@ fn produce(c: &mut Criterion) {
     group.bench_function("decode", |b| {
         b.iter(|| {
             let mut body = encoded.clone();
-            let request: ProduceRequest =
-                decode(ApiKey::Produce, PRODUCE_VERSION, &mut body).expect("decodes");
+            let request = ProduceRequest::decode(&mut body, PRODUCE_VERSION).expect("decodes");
             black_box(request)
         })
+    });
+    // The whole frame through the broker's decoding layer: prefix, version
+    // check, header and body, as the connection loop decodes it.
+    let mut frame = BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(ApiKey::Produce as i16)
+        .with_request_api_version(PRODUCE_VERSION)
+        .with_correlation_id(1)
+        .encode(
+            &mut frame,
+            ApiKey::Produce.request_header_version(PRODUCE_VERSION),
+        )
+        .expect("a header encodes");
+    frame.extend_from_slice(&encoded);
+    let frame = frame.freeze();
+    group.bench_function("decode_request", |b| {
+        b.iter(|| black_box(decode_request(frame.clone(), serves).expect("decodes")))
     });
     group.bench_function("encode", |b| {
         let mut buffer = BytesMut::with_capacity(encoded.len());

@@ -39,6 +39,13 @@ export SLUICE_CRASH_SEEDS="${SLUICE_CRASH_SEEDS:-600}"
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked
 
+# Fuzzing (fuzz/): every target for a short bounded run from the committed
+# corpus; `fuzz/run.sh 3600` is the long run. cargo-fuzz is pinned.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --version 0.13.2 --locked
+fi
+fuzz/run.sh "${SLUICE_FUZZ_SECONDS:-20}"
+
 # The broker's client tests: the release binary (SLUICE_BIN, default
 # target/release/sluice) on loopback, driven by kcat, confluent-kafka and
 # kafka-python. pytest's exit code is the script's.

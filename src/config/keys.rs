@@ -20,6 +20,8 @@ pub const OFFSETS_TOPIC_NUM_PARTITIONS: &str = "offsets.topic.num.partitions";
 pub const AUTO_CREATE_TOPICS_ENABLE: &str = "auto.create.topics.enable";
 pub const MESSAGE_MAX_BYTES: &str = "message.max.bytes";
 pub const SOCKET_REQUEST_MAX_BYTES: &str = "socket.request.max.bytes";
+pub const QUEUED_MAX_REQUEST_BYTES: &str = "queued.max.request.bytes";
+pub const CONNECTIONS_MAX_IDLE_MS: &str = "connections.max.idle.ms";
 pub const LOG_SEGMENT_BYTES: &str = "log.segment.bytes";
 pub const LOG_ROLL_MS: &str = "log.roll.ms";
 pub const LOG_ROLL_HOURS: &str = "log.roll.hours";
@@ -168,6 +170,15 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec::new(AUTO_CREATE_TOPICS_ENABLE, Boolean, 0, 0, Text("true")),
     KeySpec::new(MESSAGE_MAX_BYTES, Int, 0, INT_MAX, Text("1048588")),
     KeySpec::new(SOCKET_REQUEST_MAX_BYTES, Int, 1, INT_MAX, Text("104857600")),
+    // Kafka's -1 means unlimited; Sluice reads it as its own bound (mod.rs).
+    KeySpec::new(QUEUED_MAX_REQUEST_BYTES, Long, -1, LONG_MAX, Text("-1")),
+    KeySpec::new(
+        CONNECTIONS_MAX_IDLE_MS,
+        Long,
+        LONG_MIN,
+        LONG_MAX,
+        Text("600000"),
+    ),
     KeySpec::new(
         LOG_SEGMENT_BYTES,
         Int,

@@ -23,6 +23,8 @@
 //! | `auto.create.topics.enable` | `true` | Metadata for an unknown topic creates it |
 //! | `message.max.bytes` | `1048588` | largest record batch accepted; default of topic `max.message.bytes` |
 //! | `socket.request.max.bytes` | `104857600` | largest request frame read |
+//! | `queued.max.request.bytes` | `-1` | request bytes read and not yet answered, for the whole broker, shared evenly by the shards (each gets at least `socket.request.max.bytes`); a connection whose next frame does not fit waits (back-pressure). Kafka's `-1` is unlimited; Sluice reads it as `2 × socket.request.max.bytes` per shard |
+//! | `connections.max.idle.ms` | `600000` | a connection that sends nothing (or stalls in the middle of a frame) for this long is closed; negative = never |
 //! | `log.segment.bytes` | `1073741824` (at least 14) | default of topic `segment.bytes` |
 //! | `log.roll.ms` | unset | default of topic `segment.ms`; wins over `log.roll.hours` |
 //! | `log.roll.hours` | `168` | `segment.ms` when `log.roll.ms` is unset |
@@ -313,6 +315,11 @@ pub struct BrokerConfig {
     pub message_bytes_max: usize,
     /// `socket.request.max.bytes`.
     pub socket_request_bytes_max: usize,
+    /// `queued.max.request.bytes`; None is Kafka's -1 (see
+    /// [`BrokerConfig::request_bytes_in_flight_max_per_shard`]).
+    pub queued_request_bytes_max: Option<u64>,
+    /// `connections.max.idle.ms`; None when negative (never).
+    pub connection_idle_ms_max: Option<u64>,
     /// `log.segment.bytes`.
     pub segment_bytes: u64,
     /// `log.roll.ms`, else `log.roll.hours`.
@@ -351,6 +358,19 @@ impl Default for BrokerConfig {
 }
 
 impl BrokerConfig {
+    /// Request bytes one shard may hold read but not yet answered: its even
+    /// share of `queued.max.request.bytes`, never less than one frame of
+    /// `socket.request.max.bytes` (a frame that could never fit would wait
+    /// forever). Kafka's -1 (unlimited) becomes two frames' worth per shard:
+    /// memory stays bounded whatever the clients send.
+    pub fn request_bytes_in_flight_max_per_shard(&self) -> u64 {
+        let frame = self.socket_request_bytes_max as u64;
+        match self.queued_request_bytes_max {
+            Some(total) => (total / self.cores.max(1) as u64).max(frame),
+            None => 2 * frame,
+        }
+    }
+
     /// The broker's entry point: the properties file if any, then the
     /// command-line overrides in order.
     pub fn load(

@@ -242,6 +242,10 @@ impl Resolver<'_> {
             auto_create_topics_enable: self.boolean(AUTO_CREATE_TOPICS_ENABLE),
             message_bytes_max: self.number(MESSAGE_MAX_BYTES) as usize,
             socket_request_bytes_max: self.number(SOCKET_REQUEST_MAX_BYTES) as usize,
+            queued_request_bytes_max: u64::try_from(self.number(QUEUED_MAX_REQUEST_BYTES))
+                .ok()
+                .filter(|bytes| *bytes > 0),
+            connection_idle_ms_max: u64::try_from(self.number(CONNECTIONS_MAX_IDLE_MS)).ok(),
             segment_bytes: self.number(LOG_SEGMENT_BYTES) as u64,
             segment_ms,
             retention_ms: (retention_ms > 0).then_some(retention_ms),

@@ -17,14 +17,13 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse, ApiKey, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::describe_configs::broker_target;
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::config_edit::{ConfigEdit, ConfigOp, Refusal};
 use crate::broker::control::{ControlRequest, ControlResponse};
 use crate::broker::shard::ShardState;
@@ -38,9 +37,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: AlterConfigsRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: AlterConfigsRequest = decode(ApiKey::AlterConfigs, version, body)?;
     let alterations = request
         .resources
         .iter()

@@ -1,12 +1,11 @@
 //! ApiVersions (key 18), v0-4: the APIs and versions in
 //! [`SUPPORTED_APIS`](super::SUPPORTED_APIS).
 
-use bytes::Bytes;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
 use kafka_protocol::ResponseError;
 
-use super::{decode, encode, HandlerError, Reply, SUPPORTED_APIS};
+use super::{encode, HandlerError, Reply, SUPPORTED_APIS};
 
 fn api_keys() -> Vec<ApiVersion> {
     SUPPORTED_APIS
@@ -35,9 +34,8 @@ fn valid_software_field(value: &str) -> bool {
 pub fn handle(
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: ApiVersionsRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: ApiVersionsRequest = decode(ApiKey::ApiVersions, version, body)?;
     let mut response = ApiVersionsResponse::default()
         .with_api_keys(api_keys())
         .with_finalized_features_epoch(-1);

@@ -13,7 +13,6 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{
@@ -22,7 +21,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::control::{ControlRequest, ControlResponse};
 use crate::broker::shard::ShardState;
 
@@ -32,9 +31,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: CreatePartitionsRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: CreatePartitionsRequest = decode(ApiKey::CreatePartitions, version, body)?;
     let broker_id = shard.config().broker_id;
     let table = shard.topics();
     let mut times_named: HashMap<&str, usize> = HashMap::new();

@@ -4,7 +4,6 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
@@ -12,7 +11,7 @@ use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::control::{ControlRequest, ControlResponse, NewTopic};
 use crate::broker::shard::ShardState;
 
@@ -20,9 +19,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: CreateTopicsRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: CreateTopicsRequest = decode(ApiKey::CreateTopics, version, body)?;
     let broker_id = shard.config().broker_id;
     let mut early: Vec<Option<(ResponseError, String)>> = Vec::new();
     let mut topics = Vec::new();

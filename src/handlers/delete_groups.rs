@@ -4,13 +4,12 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, RequestHeader};
 use kafka_protocol::ResponseError;
 
 use super::group_support::{route, text};
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::shard::ShardState;
 use crate::coordinator::calls::{GroupCall, GroupReply};
 
@@ -18,9 +17,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: DeleteGroupsRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: DeleteGroupsRequest = decode(ApiKey::DeleteGroups, version, body)?;
     let deletions = request.groups_names.iter().map(|group| {
         let group_id = text(group);
         async move {

@@ -15,7 +15,6 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
@@ -25,7 +24,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::ResponseError;
 use sluice_shards::ShardId;
 
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::frontend;
 use crate::broker::messages::{DeleteRecordsOutcome, PartitionRef, ShardRequest, ShardResponse};
 use crate::broker::shard::ShardState;
@@ -41,9 +40,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: DeleteRecordsRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: DeleteRecordsRequest = decode(ApiKey::DeleteRecords, version, body)?;
     let table = shard.topics();
     // Every (topic, partition) in request order gets an outcome slot.
     let mut slots: Vec<(usize, i32, Option<DeleteRecordsOutcome>)> = Vec::new();

@@ -12,7 +12,6 @@
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
     ApiKey, DeleteTopicsRequest, DeleteTopicsResponse, RequestHeader, TopicName,
@@ -21,7 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::control::{ControlRequest, ControlResponse, TopicOutcome, TopicSelector};
 use crate::broker::shard::ShardState;
 use crate::cluster::TopicTable;
@@ -30,9 +29,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: DeleteTopicsRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: DeleteTopicsRequest = decode(ApiKey::DeleteTopics, version, body)?;
     let entries: Vec<Entry> = if version >= 6 {
         request
             .topics

@@ -22,7 +22,6 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -33,7 +32,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::shard::ShardState;
 use crate::cluster::topics::validate_topic_name;
 use crate::config::ConfigEntry;
@@ -46,9 +45,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: DescribeConfigsRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: DescribeConfigsRequest = decode(ApiKey::DescribeConfigs, version, body)?;
     // `include_documentation` needs nothing: documentation is always null.
     let include_synonyms = request.include_synonyms;
     let results = request

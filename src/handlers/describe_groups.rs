@@ -9,7 +9,6 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{
     ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, RequestHeader,
@@ -17,7 +16,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::ResponseError;
 
 use super::group_support::{route, str_bytes, text};
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::shard::ShardState;
 use crate::coordinator::calls::{self, GroupCall, GroupReply};
 
@@ -44,9 +43,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: DescribeGroupsRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: DescribeGroupsRequest = decode(ApiKey::DescribeGroups, version, body)?;
     let answers =
         futures::future::join_all(request.groups.iter().map(|g| describe(shard, text(g)))).await;
     let operations = if request.include_authorized_operations {

@@ -14,13 +14,12 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, FetchRequest, RequestHeader};
 use kafka_protocol::ResponseError;
 use sluice_shards::ShardId;
 use uuid::Uuid;
 
-use super::{decode, FetchRecords, HandlerError, Reply};
+use super::{FetchRecords, HandlerError, Reply};
 use crate::broker::messages::{PartitionRef, ReadPart, ShardRequest, ShardResponse};
 use crate::broker::shard::ShardState;
 use crate::protocol::errors;
@@ -52,9 +51,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: FetchRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: FetchRequest = decode(ApiKey::Fetch, version, body)?;
     let table = shard.topics();
     let mut topics: Vec<(String, Uuid)> = Vec::new();
     let mut wanted: Vec<Wanted> = Vec::new();
@@ -107,8 +105,14 @@ pub async fn handle(
         if total >= min_bytes.max(1) || any_error || now >= deadline {
             break;
         }
-        wait_for_data(shard, &wanted, deadline - now).await;
-        if Instant::now() >= deadline {
+        // A long poll ends early at shutdown, so connections drain at once.
+        let shutdown = shard.context().shutdown_signal();
+        futures::future::select(
+            Box::pin(wait_for_data(shard, &wanted, deadline - now)),
+            Box::pin(shutdown.requested()),
+        )
+        .await;
+        if Instant::now() >= deadline || shutdown.is_requested() {
             read_all(shard, &mut wanted).await;
             apply_response_limit(&mut wanted, max_bytes);
             break;

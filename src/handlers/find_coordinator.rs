@@ -10,7 +10,6 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{
     ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, RequestHeader,
@@ -19,7 +18,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::group_support::str_bytes;
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::shard::ShardState;
 
 const KEY_TYPE_GROUP: i8 = 0;
@@ -59,9 +58,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: FindCoordinatorRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: FindCoordinatorRequest = decode(ApiKey::FindCoordinator, version, body)?;
     let mut response = FindCoordinatorResponse::default();
     if version >= 4 {
         response.coordinators = request

@@ -5,11 +5,10 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, HeartbeatRequest, HeartbeatResponse, RequestHeader};
 
 use super::group_support::{opt_text, route, text};
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::shard::ShardState;
 use crate::coordinator::calls::{GroupCall, GroupReply, MemberRef};
 
@@ -17,9 +16,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: HeartbeatRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: HeartbeatRequest = decode(ApiKey::Heartbeat, version, body)?;
     let group_id = text(&request.group_id);
     let member = MemberRef {
         group_id: group_id.clone(),

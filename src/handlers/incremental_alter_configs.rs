@@ -6,7 +6,6 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{
     ApiKey, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestHeader,
@@ -14,7 +13,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::alter_configs::{alter, Alteration};
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::config_edit::{ConfigEdit, ConfigOp};
 use crate::broker::shard::ShardState;
 
@@ -22,10 +21,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: IncrementalAlterConfigsRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: IncrementalAlterConfigsRequest =
-        decode(ApiKey::IncrementalAlterConfigs, version, body)?;
     let alterations = request
         .resources
         .iter()

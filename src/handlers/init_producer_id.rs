@@ -20,13 +20,12 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::{
     ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId, RequestHeader,
 };
 use kafka_protocol::ResponseError;
 
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::control::{ControlRequest, ControlResponse};
 use crate::broker::shard::ShardState;
 
@@ -54,9 +53,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: InitProducerIdRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: InitProducerIdRequest = decode(ApiKey::InitProducerId, version, body)?;
     let client = header.client_id.as_ref().map_or("", |c| c.as_str());
     let outcome = match plan(&request) {
         Plan::Refuse(error) => {

@@ -9,12 +9,11 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse, RequestHeader};
 
 use super::group_support::{opt_text, route, str_bytes, text, ClientInfo};
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::shard::ShardState;
 use crate::coordinator::calls::{GroupCall, GroupReply, JoinCall, JoinReply};
 
@@ -23,9 +22,8 @@ pub async fn handle(
     client: &ClientInfo,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: JoinGroupRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: JoinGroupRequest = decode(ApiKey::JoinGroup, version, body)?;
     let group_id = text(&request.group_id);
     let call = JoinCall {
         group_id: group_id.clone(),

@@ -5,12 +5,11 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{ApiKey, LeaveGroupRequest, LeaveGroupResponse, RequestHeader};
 
 use super::group_support::{opt_text, route, str_bytes, text};
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::shard::ShardState;
 use crate::coordinator::calls::{GroupCall, GroupReply, LeaveReply, LeavingMember};
 
@@ -18,9 +17,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: LeaveGroupRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: LeaveGroupRequest = decode(ApiKey::LeaveGroup, version, body)?;
     let group_id = text(&request.group_id);
     let members: Vec<LeavingMember> = if version >= 3 {
         request

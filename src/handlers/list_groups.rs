@@ -5,7 +5,6 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{
     ApiKey, GroupId, ListGroupsRequest, ListGroupsResponse, RequestHeader,
@@ -13,7 +12,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::ResponseError;
 
 use super::group_support::{str_bytes, text};
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::shard::ShardState;
 
 const CLASSIC: &str = "classic";
@@ -22,9 +21,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: ListGroupsRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: ListGroupsRequest = decode(ApiKey::ListGroups, version, body)?;
     let states: Vec<String> = request
         .states_filter
         .iter()

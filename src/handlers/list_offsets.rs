@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -13,7 +12,7 @@ use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, 
 use kafka_protocol::ResponseError;
 use sluice_shards::ShardId;
 
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::frontend;
 use crate::broker::messages::{OffsetOutcome, PartitionRef, ShardRequest, ShardResponse};
 use crate::broker::shard::ShardState;
@@ -22,9 +21,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: ListOffsetsRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: ListOffsetsRequest = decode(ApiKey::ListOffsets, version, body)?;
     let table = shard.topics();
     let mut slots: Vec<(usize, i32, Option<OffsetOutcome>)> = Vec::new();
     let mut by_owner: BTreeMap<ShardId, Vec<frontend::Slotted<(PartitionRef, i64)>>> =

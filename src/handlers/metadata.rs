@@ -3,7 +3,6 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -14,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::control::{ControlRequest, ControlResponse, NewTopic};
 use crate::broker::shard::ShardState;
 use crate::cluster::topics::validate_topic_name;
@@ -35,9 +34,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: MetadataRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: MetadataRequest = decode(ApiKey::Metadata, version, body)?;
     // v0 has no null: an empty list means all topics.
     let all_topics = request.topics.is_none()
         || (version == 0 && request.topics.as_ref().is_some_and(|t| t.is_empty()));

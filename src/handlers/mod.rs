@@ -34,12 +34,12 @@ pub mod sync_group;
 use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader};
+use kafka_protocol::protocol::Encodable;
 
 use crate::broker::shard::ShardState;
 use crate::protocol::fetch_encoding::Segment;
-use crate::protocol::RequestPrefix;
+use crate::protocol::request::{decode_request, Request, RequestError};
 pub use group_support::ClientInfo;
 
 /// An API and the versions Sluice implements for it.
@@ -225,19 +225,6 @@ pub enum HandlerError {
     },
 }
 
-/// Decodes the request body of `api` at `version`.
-pub fn decode<T: Decodable>(
-    api: ApiKey,
-    version: i16,
-    body: &mut Bytes,
-) -> Result<T, HandlerError> {
-    T::decode(body, version).map_err(|e| HandlerError::Malformed {
-        api,
-        version,
-        detail: e.to_string(),
-    })
-}
-
 /// Encodes a response frame: size, header for the version, body.
 pub fn encode<T: Encodable>(
     api: ApiKey,
@@ -263,66 +250,69 @@ pub fn encode<T: Encodable>(
     Ok(Reply::Frame(frame.freeze()))
 }
 
-/// Answers one request frame.
+/// Whether Sluice implements `api` at `version` (what ApiVersions advertises).
+pub fn serves(api: ApiKey, version: i16) -> bool {
+    support_for(api).is_some_and(|s| (s.min..=s.max).contains(&version))
+}
+
+/// Answers one request frame: decoded once by the decoding layer
+/// ([`decode_request`]), then handed to its API's handler.
 pub async fn dispatch(shard: &Rc<ShardState>, client: &ClientInfo, frame: Bytes) -> Reply {
-    let prefix = RequestPrefix::parse(&frame).expect("frames are at least a prefix long");
-    let Ok(api) = ApiKey::try_from(prefix.api_key) else {
-        return Reply::Close(format!("unknown API key {}", prefix.api_key));
+    let request = match decode_request(frame, serves) {
+        Ok(request) => request,
+        // KIP-511: answer an unknown ApiVersions version with v0 and the
+        // supported ranges, so the client can pick one.
+        Err(RequestError::UnsupportedVersion {
+            api: ApiKey::ApiVersions,
+            correlation_id,
+            ..
+        }) => return api_versions::unsupported_version(correlation_id),
+        Err(error) => return Reply::Close(error.to_string()),
     };
-    let supported = support_for(api).filter(|s| (s.min..=s.max).contains(&prefix.api_version));
-    if supported.is_none() {
-        if api == ApiKey::ApiVersions {
-            // KIP-511: answer an unknown ApiVersions version with v0 and the
-            // supported ranges, so the client can pick one.
-            return api_versions::unsupported_version(prefix.correlation_id);
+    let Request {
+        api,
+        version,
+        header,
+        body,
+    } = request;
+    let result = match body {
+        RequestKind::ApiVersions(r) => api_versions::handle(&header, version, r),
+        RequestKind::Metadata(r) => metadata::handle(shard, &header, version, r).await,
+        RequestKind::Produce(r) => produce::handle(shard, &header, version, r).await,
+        RequestKind::Fetch(r) => fetch::handle(shard, &header, version, r).await,
+        RequestKind::ListOffsets(r) => list_offsets::handle(shard, &header, version, r).await,
+        RequestKind::CreateTopics(r) => create_topics::handle(shard, &header, version, r).await,
+        RequestKind::DeleteTopics(r) => delete_topics::handle(shard, &header, version, r).await,
+        RequestKind::DeleteRecords(r) => delete_records::handle(shard, &header, version, r).await,
+        RequestKind::InitProducerId(r) => {
+            init_producer_id::handle(shard, &header, version, r).await
         }
-        return Reply::Close(format!(
-            "{api:?} v{} is not supported (correlation id {})",
-            prefix.api_version, prefix.correlation_id
-        ));
-    }
-    let version = prefix.api_version;
-    let mut body = frame;
-    let header = match RequestHeader::decode(&mut body, api.request_header_version(version)) {
-        Ok(header) => header,
-        Err(error) => return Reply::Close(format!("malformed request header: {error}")),
-    };
-    let result = match api {
-        ApiKey::ApiVersions => api_versions::handle(&header, version, &mut body),
-        ApiKey::Metadata => metadata::handle(shard, &header, version, &mut body).await,
-        ApiKey::Produce => produce::handle(shard, &header, version, &mut body).await,
-        ApiKey::Fetch => fetch::handle(shard, &header, version, &mut body).await,
-        ApiKey::ListOffsets => list_offsets::handle(shard, &header, version, &mut body).await,
-        ApiKey::CreateTopics => create_topics::handle(shard, &header, version, &mut body).await,
-        ApiKey::DeleteTopics => delete_topics::handle(shard, &header, version, &mut body).await,
-        ApiKey::DeleteRecords => delete_records::handle(shard, &header, version, &mut body).await,
-        ApiKey::InitProducerId => {
-            init_producer_id::handle(shard, &header, version, &mut body).await
+        RequestKind::DescribeConfigs(r) => {
+            describe_configs::handle(shard, &header, version, r).await
         }
-        ApiKey::DescribeConfigs => {
-            describe_configs::handle(shard, &header, version, &mut body).await
+        RequestKind::CreatePartitions(r) => {
+            create_partitions::handle(shard, &header, version, r).await
         }
-        ApiKey::CreatePartitions => {
-            create_partitions::handle(shard, &header, version, &mut body).await
+        RequestKind::FindCoordinator(r) => {
+            find_coordinator::handle(shard, &header, version, r).await
         }
-        ApiKey::FindCoordinator => {
-            find_coordinator::handle(shard, &header, version, &mut body).await
+        RequestKind::JoinGroup(r) => join_group::handle(shard, client, &header, version, r).await,
+        RequestKind::SyncGroup(r) => sync_group::handle(shard, &header, version, r).await,
+        RequestKind::Heartbeat(r) => heartbeat::handle(shard, &header, version, r).await,
+        RequestKind::LeaveGroup(r) => leave_group::handle(shard, &header, version, r).await,
+        RequestKind::OffsetCommit(r) => offset_commit::handle(shard, &header, version, r).await,
+        RequestKind::OffsetFetch(r) => offset_fetch::handle(shard, &header, version, r).await,
+        RequestKind::ListGroups(r) => list_groups::handle(shard, &header, version, r).await,
+        RequestKind::DescribeGroups(r) => describe_groups::handle(shard, &header, version, r).await,
+        RequestKind::DeleteGroups(r) => delete_groups::handle(shard, &header, version, r).await,
+        RequestKind::OffsetDelete(r) => offset_delete::handle(shard, &header, version, r).await,
+        RequestKind::AlterConfigs(r) => alter_configs::handle(shard, &header, version, r).await,
+        RequestKind::IncrementalAlterConfigs(r) => {
+            incremental_alter_configs::handle(shard, &header, version, r).await
         }
-        ApiKey::JoinGroup => join_group::handle(shard, client, &header, version, &mut body).await,
-        ApiKey::SyncGroup => sync_group::handle(shard, &header, version, &mut body).await,
-        ApiKey::Heartbeat => heartbeat::handle(shard, &header, version, &mut body).await,
-        ApiKey::LeaveGroup => leave_group::handle(shard, &header, version, &mut body).await,
-        ApiKey::OffsetCommit => offset_commit::handle(shard, &header, version, &mut body).await,
-        ApiKey::OffsetFetch => offset_fetch::handle(shard, &header, version, &mut body).await,
-        ApiKey::ListGroups => list_groups::handle(shard, &header, version, &mut body).await,
-        ApiKey::DescribeGroups => describe_groups::handle(shard, &header, version, &mut body).await,
-        ApiKey::DeleteGroups => delete_groups::handle(shard, &header, version, &mut body).await,
-        ApiKey::OffsetDelete => offset_delete::handle(shard, &header, version, &mut body).await,
-        ApiKey::AlterConfigs => alter_configs::handle(shard, &header, version, &mut body).await,
-        ApiKey::IncrementalAlterConfigs => {
-            incremental_alter_configs::handle(shard, &header, version, &mut body).await
-        }
-        other => Ok(Reply::Close(format!("{other:?} has no handler"))),
+        // `serves` admits only the APIs above; reaching this is a table
+        // entry without a handler.
+        _ => Ok(Reply::Close(format!("{api:?} has no handler"))),
     };
     result.unwrap_or_else(|error| Reply::Close(error.to_string()))
 }

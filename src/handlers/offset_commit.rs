@@ -11,7 +11,6 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -19,7 +18,7 @@ use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse
 use kafka_protocol::ResponseError;
 
 use super::group_support::{opt_text, route, text};
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::shard::ShardState;
 use crate::coordinator::calls::{CommitCall, CommitPart, GroupCall, GroupReply, MemberRef};
 
@@ -27,9 +26,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: OffsetCommitRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: OffsetCommitRequest = decode(ApiKey::OffsetCommit, version, body)?;
     let group_id = text(&request.group_id);
     let topics = shard.topics();
     // (topic index, partition index) of every part, with its error if it

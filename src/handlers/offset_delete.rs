@@ -6,7 +6,6 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
@@ -14,7 +13,7 @@ use kafka_protocol::messages::{ApiKey, OffsetDeleteRequest, OffsetDeleteResponse
 use kafka_protocol::ResponseError;
 
 use super::group_support::{route, text};
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::shard::ShardState;
 use crate::coordinator::calls::{GroupCall, GroupReply};
 
@@ -22,9 +21,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: OffsetDeleteRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: OffsetDeleteRequest = decode(ApiKey::OffsetDelete, version, body)?;
     let group_id = text(&request.group_id);
     let topics = shard.topics();
     let mut slots: Vec<(usize, i32, Option<i16>)> = Vec::new();

@@ -10,7 +10,6 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -21,7 +20,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::ResponseError;
 
 use super::group_support::{route, str_bytes, text};
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::shard::ShardState;
 use crate::coordinator::calls::{FetchedOffsets, GroupCall, GroupReply};
 
@@ -49,9 +48,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: OffsetFetchRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: OffsetFetchRequest = decode(ApiKey::OffsetFetch, version, body)?;
     let mut response = OffsetFetchResponse::default();
     if version >= 8 {
         let queries = request.groups.iter().map(|group| {

@@ -13,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use sluice_shards::ShardId;
 
-use super::{decode, encode, now_ms, HandlerError, Reply};
+use super::{encode, now_ms, HandlerError, Reply};
 use crate::broker::frontend;
 use crate::broker::messages::{PartitionRef, ShardRequest, ShardResponse};
 use crate::broker::shard::ShardState;
@@ -32,9 +32,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: ProduceRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: ProduceRequest = decode(ApiKey::Produce, version, body)?;
     let acks = request.acks;
     let table = shard.topics();
     let now = now_ms();

@@ -5,11 +5,10 @@
 
 use std::rc::Rc;
 
-use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestHeader, SyncGroupRequest, SyncGroupResponse};
 
 use super::group_support::{opt_text, route, str_bytes, text};
-use super::{decode, encode, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::shard::ShardState;
 use crate::coordinator::calls::{GroupCall, GroupReply, MemberRef, SyncCall, SyncReply};
 
@@ -17,9 +16,8 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     version: i16,
-    body: &mut Bytes,
+    request: SyncGroupRequest,
 ) -> Result<Reply, HandlerError> {
-    let request: SyncGroupRequest = decode(ApiKey::SyncGroup, version, body)?;
     let group_id = text(&request.group_id);
     let call = SyncCall {
         member: MemberRef {

@@ -48,12 +48,29 @@ impl RequestPrefix {
     }
 }
 
+/// The first buffer a frame body is read into; it doubles as bytes arrive,
+/// up to the frame's size. A size prefix alone therefore never makes the
+/// broker allocate more than this (plus twice what really arrived).
+pub const FRAME_READ_STEP_BYTES: usize = 64 * 1024;
+
 /// Reads one frame. `Ok(None)` is a clean end of stream between frames.
 /// The size is checked against `max_bytes` before any allocation.
 pub async fn read_frame<S: AsyncRead + Unpin>(
     stream: &mut S,
     max_bytes: usize,
 ) -> Result<Option<Bytes>, FrameError> {
+    match read_frame_size(stream, max_bytes).await? {
+        Some(size) => read_frame_body(stream, size).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads a frame's 4-byte size prefix and checks it: at least a request
+/// prefix, at most `max_bytes`. `Ok(None)` is a clean end of stream.
+pub async fn read_frame_size<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    max_bytes: usize,
+) -> Result<Option<usize>, FrameError> {
     let mut size_bytes = [0u8; 4];
     let mut filled = 0;
     while filled < size_bytes.len() {
@@ -77,15 +94,29 @@ pub async fn read_frame<S: AsyncRead + Unpin>(
             max: max_bytes,
         });
     }
-    let mut frame = BytesMut::zeroed(size as usize);
-    stream.read_exact(&mut frame).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            FrameError::Truncated
-        } else {
-            FrameError::Io(e)
+    Ok(Some(size as usize))
+}
+
+/// Reads a frame body of `size` (checked) bytes into a buffer that grows
+/// with what arrives, from [`FRAME_READ_STEP_BYTES`], doubling.
+pub async fn read_frame_body<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    size: usize,
+) -> Result<Bytes, FrameError> {
+    let mut frame = BytesMut::new();
+    let mut filled = 0;
+    while filled < size {
+        if filled == frame.len() {
+            let grown = (frame.len() * 2).max(FRAME_READ_STEP_BYTES).min(size);
+            frame.resize(grown, 0);
         }
-    })?;
-    Ok(Some(frame.freeze()))
+        let n = stream.read(&mut frame[filled..]).await?;
+        if n == 0 {
+            return Err(FrameError::Truncated);
+        }
+        filled += n;
+    }
+    Ok(frame.freeze())
 }
 
 #[cfg(test)]
@@ -135,6 +166,53 @@ mod tests {
         assert!(matches!(
             block_on(read_frame(&mut stream, 100)),
             Err(FrameError::TooLarge { .. })
+        ));
+    }
+
+    /// A reader that hands out at most `step` bytes per read, as a socket
+    /// does when a large frame arrives in pieces.
+    struct Trickle {
+        bytes: Vec<u8>,
+        at: usize,
+        step: usize,
+    }
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut [u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let n = buf.len().min(self.step).min(self.bytes.len() - self.at);
+            let at = self.at;
+            buf[..n].copy_from_slice(&self.bytes[at..at + n]);
+            self.at += n;
+            std::task::Poll::Ready(Ok(n))
+        }
+    }
+
+    #[test]
+    fn large_frames_arriving_in_pieces_read_whole() {
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let mut stream = Trickle {
+            bytes: framed(&body),
+            at: 0,
+            step: 7_777,
+        };
+        let frame = block_on(read_frame(&mut stream, 1 << 20)).unwrap().unwrap();
+        assert_eq!(&frame[..], &body[..]);
+        // A prefix that promises a megabyte followed by a few bytes is
+        // truncated, not a megabyte buffer waiting to be filled.
+        let mut promise = (1i32 << 20).to_be_bytes().to_vec();
+        promise.extend([1u8; 100]);
+        let mut stream = Trickle {
+            bytes: promise,
+            at: 0,
+            step: 10,
+        };
+        assert!(matches!(
+            block_on(read_frame(&mut stream, 1 << 21)),
+            Err(FrameError::Truncated)
         ));
     }
 

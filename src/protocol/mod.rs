@@ -5,5 +5,6 @@
 pub mod errors;
 pub mod fetch_encoding;
 pub mod frame;
+pub mod request;
 
 pub use frame::{read_frame, FrameError, RequestPrefix};

@@ -5,6 +5,7 @@
 //! the shard that accepted it: one request at a time, in order, as Kafka
 //! does (a client pipelines; responses go back in request order).
 
+pub mod budget;
 pub mod connection;
 
 use std::cell::Cell;
@@ -15,11 +16,15 @@ use futures::future::Either;
 use glommio::net::TcpListener;
 
 use crate::broker::shard::ShardState;
+use budget::RequestBudget;
 
 /// Accepts connections until shutdown; each gets its own task.
 pub async fn listen(shard: Rc<ShardState>, listener: TcpListener) {
     let shutdown = shard.context().shutdown_signal();
     let active = Rc::new(Cell::new(0usize));
+    let budget = Rc::new(RequestBudget::new(
+        shard.config().request_bytes_in_flight_max_per_shard(),
+    ));
     loop {
         let accepted =
             futures::future::select(Box::pin(listener.accept()), Box::pin(shutdown.requested()))
@@ -27,10 +32,11 @@ pub async fn listen(shard: Rc<ShardState>, listener: TcpListener) {
         match accepted {
             Either::Left((Ok(stream), _)) => {
                 let shard = shard.clone();
+                let budget = budget.clone();
                 let active = active.clone();
                 active.set(active.get() + 1);
                 glommio::spawn_local(async move {
-                    connection::serve(shard, stream).await;
+                    connection::serve(shard, budget, stream).await;
                     active.set(active.get() - 1);
                 })
                 .detach();

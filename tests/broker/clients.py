@@ -128,3 +128,37 @@ def round_trip_one(bootstrap, topic, payload):
     got = read_partitions(bootstrap, topic, {0: offset + 1}, start=offset)
     assert [(m.offset(), m.value()) for m in got[0]] == [(offset, payload)]
     return offset
+
+
+class Witness:
+    """A producer and a consumer connected before the bad input and used
+    after it: one message produced (acks=all) and read back each check."""
+
+    def __init__(self, bootstrap, topic):
+        self.topic = topic
+        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0})
+        self.consumer = consumer(bootstrap)
+        self.consumer.assign([TopicPartition(topic, 0, 0)])
+        self.checks = 0
+
+    def check(self):
+        payload = f"witness-{self.checks}".encode()
+        deliveries = Deliveries()
+        self.producer.produce(self.topic, value=payload, partition=0, on_delivery=deliveries)
+        flush(self.producer)
+        assert deliveries.failed == [], deliveries.failed
+        [(_, offset, _, _)] = deliveries.acked
+        assert offset == self.checks
+        deadline = time.monotonic() + OP_TIMEOUT_S
+        while True:
+            assert time.monotonic() < deadline, f"witness message {offset} not read back"
+            msg = self.consumer.poll(0.5)
+            if msg is None or (msg.error() and msg.error().code() == KafkaError._PARTITION_EOF):
+                continue
+            assert not msg.error(), msg.error()
+            assert (msg.offset(), msg.value()) == (offset, payload)
+            break
+        self.checks += 1
+
+    def close(self):
+        self.consumer.close()

@@ -10,43 +10,9 @@ import pytest
 from confluent_kafka import KafkaError, Producer, TopicPartition
 
 import wire
-from clients import OP_TIMEOUT_S, Deliveries, consumer, create_topic, flush, watermarks
+from clients import OP_TIMEOUT_S, Witness, consumer, create_topic, watermarks
 
 SOCKET_REQUEST_MAX_BYTES = 104_857_600  # Kafka's default socket.request.max.bytes
-
-
-class Witness:
-    """A producer and a consumer connected before the bad input and used
-    after it: one message produced (acks=all) and read back each check."""
-
-    def __init__(self, bootstrap, topic):
-        self.topic = topic
-        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0})
-        self.consumer = consumer(bootstrap)
-        self.consumer.assign([TopicPartition(topic, 0, 0)])
-        self.checks = 0
-
-    def check(self):
-        payload = f"witness-{self.checks}".encode()
-        deliveries = Deliveries()
-        self.producer.produce(self.topic, value=payload, partition=0, on_delivery=deliveries)
-        flush(self.producer)
-        assert deliveries.failed == [], deliveries.failed
-        [(_, offset, _, _)] = deliveries.acked
-        assert offset == self.checks
-        deadline = time.monotonic() + OP_TIMEOUT_S
-        while True:
-            assert time.monotonic() < deadline, f"witness message {offset} not read back"
-            msg = self.consumer.poll(0.5)
-            if msg is None or (msg.error() and msg.error().code() == KafkaError._PARTITION_EOF):
-                continue
-            assert not msg.error(), msg.error()
-            assert (msg.offset(), msg.value()) == (offset, payload)
-            break
-        self.checks += 1
-
-    def close(self):
-        self.consumer.close()
 
 
 @pytest.fixture
