@@ -235,7 +235,7 @@ async fn retention_loop(state: Rc<ShardState>) {
         }
         state
             .partitions
-            .apply_retention(&state.topics(), crate::handlers::now_ms())
+            .apply_retention(&state.topics(), crate::clock::now_ms())
             .await;
     }
 }

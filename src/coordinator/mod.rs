@@ -31,8 +31,8 @@ use sluice_shards::PartitionKey;
 
 use crate::broker::messages::{ShardRequest, ShardResponse};
 use crate::broker::shard::ShardState;
+use crate::clock::now_ms;
 use crate::config::BrokerConfig;
-use crate::handlers::now_ms;
 use calls::{
     DescribedGroup, GroupCall, GroupReply, JoinCall, JoinReply, LeaveReply, ListedGroup, SyncCall,
     SyncReply,

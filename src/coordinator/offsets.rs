@@ -12,7 +12,7 @@ use super::records::{self, OffsetValue};
 use super::store::{self, KeyValue};
 use super::GroupCoordinator;
 use crate::broker::shard::ShardState;
-use crate::handlers::now_ms;
+use crate::clock::now_ms;
 
 impl GroupCoordinator {
     /// Returns one error code per part, in order.

@@ -17,7 +17,7 @@ use super::group::{CommittedOffset, Group};
 use super::records::{self, RecordKey};
 use super::{partition_for, OFFSETS_TOPIC};
 use crate::broker::shard::ShardState;
-use crate::handlers::now_ms;
+use crate::clock::now_ms;
 
 /// A record key and its value (None: a tombstone).
 pub type KeyValue = (Bytes, Option<Bytes>);

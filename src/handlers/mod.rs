@@ -317,14 +317,6 @@ pub async fn dispatch(shard: &Rc<ShardState>, client: &ClientInfo, frame: Bytes)
     result.unwrap_or_else(|error| Reply::Close(error.to_string()))
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

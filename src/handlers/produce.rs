@@ -13,10 +13,11 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use sluice_shards::ShardId;
 
-use super::{encode, now_ms, HandlerError, Reply};
+use super::{encode, HandlerError, Reply};
 use crate::broker::frontend;
 use crate::broker::messages::{PartitionRef, ShardRequest, ShardResponse};
 use crate::broker::shard::ShardState;
+use crate::clock::now_ms;
 use crate::partition::ProduceOutcome;
 
 fn failed(error: ResponseError, message: impl Into<String>) -> ProduceOutcome {
