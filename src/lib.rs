@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod config;
 pub mod coordinator;
 pub mod handlers;
+pub mod node;
 pub mod partition;
 pub mod protocol;
 pub mod server;

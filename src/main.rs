@@ -126,7 +126,7 @@ fn run_broker(args: BrokerArgs) -> ExitCode {
         eprintln!("error: zookeeper.connect is set, but clustering is not implemented yet; remove it to run a single node");
         return ExitCode::from(2);
     }
-    match sluice::broker::run(config) {
+    match sluice::node::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");

@@ -27,7 +27,7 @@
 use zerocopy::big_endian::{I16, I32, I64, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use crate::records::read_varint;
+use crate::varint::read_varint;
 
 /// Bytes of the v2 batch header, records excluded.
 pub const BATCH_HEADER_BYTES: usize = 61;

@@ -87,6 +87,7 @@ pub mod log;
 pub mod notify;
 pub mod records;
 pub mod storage;
+pub mod varint;
 
 pub use config::{FlushPolicy, LogConfig};
 pub use error::{IoError, Result};

@@ -26,6 +26,7 @@ use std::borrow::Cow;
 
 use crate::batch::{self, BatchError, BATCH_HEADER_BYTES};
 use crate::compression::{self, Codec, CompressionError};
+pub use crate::varint::{read_varint, write_varint};
 
 /// Why a batch's records could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -214,34 +215,6 @@ impl<'a> Cursor<'a> {
             n if n >= 0 => self.take(usize::try_from(n).ok()?).map(Some),
             _ => None,
         }
-    }
-}
-
-/// Reads one zigzag varint (up to 10 bytes); returns the value and the bytes
-/// it took.
-pub fn read_varint(bytes: &[u8]) -> Option<(i64, usize)> {
-    let mut value: u64 = 0;
-    for (i, &byte) in bytes.iter().enumerate().take(10) {
-        value |= ((byte & 0x7f) as u64) << (7 * i);
-        if byte & 0x80 == 0 {
-            let decoded = ((value >> 1) as i64) ^ -((value & 1) as i64);
-            return Some((decoded, i + 1));
-        }
-    }
-    None
-}
-
-/// Appends `value` as a zigzag varint.
-pub fn write_varint(value: i64, out: &mut Vec<u8>) {
-    let mut v = ((value << 1) ^ (value >> 63)) as u64;
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
     }
 }
 

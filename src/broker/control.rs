@@ -13,77 +13,13 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::config_edit::{edit_overrides, ConfigEdit};
-use super::messages::{ShardRequest, ShardResponse};
+use super::error::BrokerError;
+use super::frontend;
+use super::messages::{ControlRequest, ControlResponse, NewTopic, TopicOutcome, TopicSelector};
 use super::shard::ShardState;
 use crate::cluster::topics::{validate_topic_name, PARTITIONS_PER_TOPIC_MAX};
 use crate::cluster::{TopicInfo, TopicStore, TopicTable};
 use crate::config::validate_topic_config;
-
-pub enum ControlRequest {
-    CreateTopics {
-        topics: Vec<NewTopic>,
-        validate_only: bool,
-    },
-    DeleteTopics {
-        topics: Vec<TopicSelector>,
-    },
-    CreatePartitions {
-        changes: Vec<(String, i32)>,
-        validate_only: bool,
-    },
-    AllocateProducerId,
-    /// AlterConfigs / IncrementalAlterConfigs on topics, one outcome each.
-    AlterTopicConfigs {
-        changes: Vec<(String, ConfigEdit)>,
-        validate_only: bool,
-    },
-}
-
-pub enum ControlResponse {
-    TopicsCreated(Vec<TopicOutcome>),
-    TopicsDeleted(Vec<TopicOutcome>),
-    PartitionsCreated(Vec<TopicOutcome>),
-    ProducerId(Result<i64, String>),
-    TopicConfigsAltered(Vec<Result<(), (ResponseError, String)>>),
-}
-
-#[derive(Clone, Debug)]
-pub struct NewTopic {
-    pub name: String,
-    /// -1: `num.partitions`.
-    pub partitions: i32,
-    /// -1: `default.replication.factor`.
-    pub replication_factor: i16,
-    pub configs: Vec<(String, Option<String>)>,
-}
-
-#[derive(Clone, Debug)]
-pub enum TopicSelector {
-    Name(String),
-    Id(Uuid),
-}
-
-/// The result for one topic of a control request.
-#[derive(Clone, Debug)]
-pub struct TopicOutcome {
-    pub name: String,
-    pub id: Uuid,
-    pub error: Option<(ResponseError, String)>,
-    pub partitions: i32,
-    pub replication_factor: i16,
-}
-
-impl TopicOutcome {
-    fn failed(name: &str, error: ResponseError, message: impl Into<String>) -> Self {
-        TopicOutcome {
-            name: name.to_string(),
-            id: Uuid::nil(),
-            error: Some((error, message.into())),
-            partitions: -1,
-            replication_factor: -1,
-        }
-    }
-}
 
 /// Producer ids are handed out from blocks whose end is persisted first, so
 /// a restart never reuses an id.
@@ -98,17 +34,29 @@ pub struct ControlService {
 }
 
 impl ControlService {
-    pub fn new(log_dir: &std::path::Path) -> Result<ControlService, String> {
-        let store = TopicStore::new(log_dir)
-            .map_err(|e| format!("creating topic store in {}: {e}", log_dir.display()))?;
+    pub fn new(log_dir: &std::path::Path) -> Result<ControlService, BrokerError> {
+        let store = TopicStore::new(log_dir).map_err(|source| BrokerError::File {
+            op: "creating the topic store in",
+            path: log_dir.to_path_buf(),
+            source,
+        })?;
         let producer_id_path = log_dir.join(".sluice-producer-id-block");
         let persisted = match std::fs::read_to_string(&producer_id_path) {
             Ok(text) => text
                 .trim()
                 .parse::<i64>()
-                .map_err(|e| format!("{}: {e}", producer_id_path.display()))?,
+                .map_err(|e| BrokerError::BadFile {
+                    path: producer_id_path.clone(),
+                    detail: e.to_string(),
+                })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(format!("reading {}: {e}", producer_id_path.display())),
+            Err(source) => {
+                return Err(BrokerError::File {
+                    op: "reading",
+                    path: producer_id_path,
+                    source,
+                })
+            }
         };
         Ok(ControlService {
             store,
@@ -206,7 +154,8 @@ impl ControlService {
             outcomes.push(outcome);
         }
         if changed {
-            if let Err(error) = broadcast(shard, table).await {
+            if let Err(error) = frontend::control::broadcast_topics(shard, table).await {
+                let error = error.to_string();
                 for outcome in outcomes.iter_mut().filter(|o| o.error.is_none()) {
                     outcome.error = Some((ResponseError::KafkaStorageError, error.clone()));
                 }
@@ -335,7 +284,8 @@ impl ControlService {
             });
         }
         if changed {
-            if let Err(error) = broadcast(shard, table).await {
+            if let Err(error) = frontend::control::broadcast_topics(shard, table).await {
+                let error = error.to_string();
                 for outcome in outcomes.iter_mut().filter(|o| o.error.is_none()) {
                     outcome.error = Some((ResponseError::KafkaStorageError, error.clone()));
                 }
@@ -401,7 +351,8 @@ impl ControlService {
             });
         }
         if changed {
-            if let Err(error) = broadcast(shard, table).await {
+            if let Err(error) = frontend::control::broadcast_topics(shard, table).await {
+                let error = error.to_string();
                 for outcome in outcomes.iter_mut().filter(|o| o.error.is_none()) {
                     outcome.error = Some((ResponseError::KafkaStorageError, error.clone()));
                 }
@@ -432,7 +383,8 @@ impl ControlService {
                 )));
                 continue;
             };
-            let configs = match edit_overrides(&info.configs, &edit, shard.partitions.defaults()) {
+            let configs = match edit_overrides(&info.configs, &edit, shard.partitions().defaults())
+            {
                 Ok(configs) => configs,
                 Err(refusal) => {
                     outcomes.push(Err(refusal));
@@ -455,7 +407,8 @@ impl ControlService {
             outcomes.push(Ok(()));
         }
         if changed {
-            if let Err(error) = broadcast(shard, table).await {
+            if let Err(error) = frontend::control::broadcast_topics(shard, table).await {
+                let error = error.to_string();
                 for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
                     *outcome = Err((ResponseError::KafkaStorageError, error.clone()));
                 }
@@ -463,24 +416,6 @@ impl ControlService {
         }
         outcomes
     }
-}
-
-/// Sends `table` to every shard and waits until all applied it.
-async fn broadcast(shard: &Rc<ShardState>, table: TopicTable) -> Result<(), String> {
-    let calls = shard.context().shard_count().ids().map(|target| {
-        shard
-            .context()
-            .invoke_on(target, ShardRequest::ApplyTopics(table.clone()))
-    });
-    for result in futures::future::join_all(calls).await {
-        match result {
-            Ok(ShardResponse::Applied(Ok(()))) => {}
-            Ok(ShardResponse::Applied(Err(error))) => return Err(error),
-            Ok(_) => return Err("unexpected answer to a topic table update".into()),
-            Err(error) => return Err(error.to_string()),
-        }
-    }
-    Ok(())
 }
 
 fn write_durably(path: &std::path::Path, text: &str) -> std::io::Result<()> {

@@ -5,17 +5,20 @@
 //! out of the owner's cache on the way back, since the cache's buffers are
 //! shard-local). A fetch whose partition lives on the connection's own
 //! shard never comes through here and copies nothing.
+//!
+//! Only the frontend (`frontend/`) sends these and only the backend
+//! (`backend.rs`) answers them.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
 
-use crate::cluster::TopicTable;
+use super::config_edit::ConfigEdit;
+use crate::cluster::{TopicPartition, TopicTable};
+use crate::coordinator::calls::{GroupCall, GroupReply};
 use crate::partition::ProduceOutcome;
-
-/// A partition named by topic and index.
-pub type PartitionRef = (Arc<str>, i32);
 
 pub enum ShardRequest {
     /// A newer topic table from the control shard: open what this shard now
@@ -24,36 +27,36 @@ pub enum ShardRequest {
     Produce {
         acks: i16,
         now_ms: i64,
-        parts: Vec<(PartitionRef, Bytes)>,
+        parts: Vec<(TopicPartition, Bytes)>,
     },
     Read {
         parts: Vec<ReadPart>,
     },
     /// Answer once any of `parts` has new readable data, or after `timeout`.
     WaitForData {
-        parts: Vec<PartitionRef>,
+        parts: Vec<TopicPartition>,
         timeout: Duration,
     },
     ListOffsets {
-        parts: Vec<(PartitionRef, i64)>,
+        parts: Vec<(TopicPartition, i64)>,
     },
     DeleteRecords {
-        parts: Vec<(PartitionRef, i64)>,
+        parts: Vec<(TopicPartition, i64)>,
     },
     /// Topic changes and producer ids: only the control shard (0) answers.
-    Control(super::control::ControlRequest),
+    Control(ControlRequest),
     /// A consumer-group request for a group this shard coordinates.
-    Group(crate::coordinator::calls::GroupCall),
+    Group(GroupCall),
     /// A group request that may wait (JoinGroup, SyncGroup): answered at
     /// once with `Parked`; the reply comes back as a `GroupAnswer`.
     GroupParked {
-        call: crate::coordinator::calls::GroupCall,
+        call: GroupCall,
         ticket: u64,
     },
     /// The reply to a parked call this shard made.
     GroupAnswer {
         ticket: u64,
-        reply: crate::coordinator::calls::GroupReply,
+        reply: GroupReply,
     },
 }
 
@@ -64,14 +67,15 @@ pub enum ShardResponse {
     DataArrived,
     Offsets(Vec<OffsetOutcome>),
     RecordsDeleted(Vec<DeleteRecordsOutcome>),
-    Control(super::control::ControlResponse),
-    Group(crate::coordinator::calls::GroupReply),
+    Control(ControlResponse),
+    Group(GroupReply),
     Parked,
 }
 
+/// One partition of a fetch: where to read and how much.
 #[derive(Clone, Debug)]
 pub struct ReadPart {
-    pub partition: PartitionRef,
+    pub partition: TopicPartition,
     pub offset: i64,
     pub max_bytes: usize,
     pub min_one_batch: bool,
@@ -97,4 +101,71 @@ pub struct OffsetOutcome {
 pub struct DeleteRecordsOutcome {
     pub error_code: i16,
     pub low_watermark: i64,
+}
+
+/// A topic change or producer id request for the control shard.
+pub enum ControlRequest {
+    CreateTopics {
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    },
+    DeleteTopics {
+        topics: Vec<TopicSelector>,
+    },
+    CreatePartitions {
+        changes: Vec<(String, i32)>,
+        validate_only: bool,
+    },
+    AllocateProducerId,
+    /// AlterConfigs / IncrementalAlterConfigs on topics, one outcome each.
+    AlterTopicConfigs {
+        changes: Vec<(String, ConfigEdit)>,
+        validate_only: bool,
+    },
+}
+
+pub enum ControlResponse {
+    TopicsCreated(Vec<TopicOutcome>),
+    TopicsDeleted(Vec<TopicOutcome>),
+    PartitionsCreated(Vec<TopicOutcome>),
+    ProducerId(Result<i64, String>),
+    TopicConfigsAltered(Vec<Result<(), (ResponseError, String)>>),
+}
+
+#[derive(Clone, Debug)]
+pub struct NewTopic {
+    pub name: String,
+    /// -1: `num.partitions`.
+    pub partitions: i32,
+    /// -1: `default.replication.factor`.
+    pub replication_factor: i16,
+    pub configs: Vec<(String, Option<String>)>,
+}
+
+#[derive(Clone, Debug)]
+pub enum TopicSelector {
+    Name(String),
+    Id(Uuid),
+}
+
+/// The result for one topic of a control request.
+#[derive(Clone, Debug)]
+pub struct TopicOutcome {
+    pub name: String,
+    pub id: Uuid,
+    pub error: Option<(ResponseError, String)>,
+    pub partitions: i32,
+    pub replication_factor: i16,
+}
+
+impl TopicOutcome {
+    pub fn failed(name: &str, error: ResponseError, message: impl Into<String>) -> Self {
+        TopicOutcome {
+            name: name.to_string(),
+            id: Uuid::nil(),
+            error: Some((error, message.into())),
+            partitions: -1,
+            replication_factor: -1,
+        }
+    }
 }

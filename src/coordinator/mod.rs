@@ -3,7 +3,10 @@
 //! Each group belongs to one partition of the internal topic
 //! `__consumer_offsets` (`abs(javaHashCode(group)) % offsets.topic.num.partitions`,
 //! Kafka's rule), so a group lives on the shard that owns that partition and
-//! every request for it is routed there ([`call`]). The shard keeps its
+//! every request for it is routed there (by the broker's frontend, which
+//! also parks JoinGroup and SyncGroup calls from other shards, see
+//! [`parked`]). The coordinator itself sees only its log
+//! ([`store::OffsetsLog`]), never the rest of its shard. The shard keeps its
 //! groups in memory ([`GroupCoordinator`]) and writes every change to that
 //! partition in Kafka's record schemas ([`records`]), with the durability of
 //! an `acks=all` produce; at start it reads its partitions back ([`store`]).
@@ -19,7 +22,7 @@ pub mod group;
 mod offsets;
 pub mod parked;
 pub mod records;
-mod store;
+pub mod store;
 mod subscription;
 
 use std::cell::{Cell, RefCell};
@@ -27,10 +30,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::ResponseError;
-use sluice_shards::PartitionKey;
 
-use crate::broker::messages::{ShardRequest, ShardResponse};
-use crate::broker::shard::ShardState;
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use calls::{
@@ -38,6 +38,7 @@ use calls::{
     SyncReply,
 };
 use group::{Group, GroupState, SyncStep};
+use store::OffsetsLog;
 
 /// Kafka's internal topic of group metadata and committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -90,73 +91,6 @@ pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
     (hash & 0x7fff_ffff) % partitions.max(1)
 }
 
-/// Sends `call` for `group_id` to the shard that owns the group: a direct
-/// call on this shard; a parked call (see [`parked`]) for JoinGroup and
-/// SyncGroup on another, since they may wait for a rebalance.
-pub async fn call(
-    shard: &ShardState,
-    group_id: &str,
-    call: GroupCall,
-) -> Result<GroupReply, String> {
-    let partition = partition_for(group_id, shard.groups.settings.partitions);
-    let owner = shard
-        .context()
-        .shard_for(PartitionKey::new(OFFSETS_TOPIC, partition));
-    if owner == shard.context().shard_id() {
-        return Ok(shard.groups.handle(shard, call).await);
-    }
-    if call.may_wait() {
-        let (ticket, answer) = shard.parked_group_calls.register();
-        let sent = shard
-            .context()
-            .invoke_on(owner, ShardRequest::GroupParked { call, ticket })
-            .await;
-        return match sent {
-            Ok(ShardResponse::Parked) => answer
-                .await
-                .map_err(|_| "the group's shard dropped a parked call".to_string()),
-            Ok(_) => {
-                shard.parked_group_calls.forget(ticket);
-                Err("unexpected answer from the group's shard".into())
-            }
-            Err(error) => {
-                shard.parked_group_calls.forget(ticket);
-                Err(error.to_string())
-            }
-        };
-    }
-    match shard
-        .context()
-        .invoke_on(owner, ShardRequest::Group(call))
-        .await
-    {
-        Ok(ShardResponse::Group(reply)) => Ok(reply),
-        Ok(_) => Err("unexpected answer from the group's shard".into()),
-        Err(error) => Err(error.to_string()),
-    }
-}
-
-/// Asks every shard (ListGroups).
-pub async fn list_all(shard: &ShardState) -> Result<Vec<ListedGroup>, String> {
-    let count = shard.context().shard_count().get();
-    let calls = (0..count).map(|id| {
-        shard.context().invoke_on(
-            sluice_shards::ShardId::new(id),
-            ShardRequest::Group(GroupCall::List),
-        )
-    });
-    let mut groups = Vec::new();
-    for answer in futures::future::join_all(calls).await {
-        match answer {
-            Ok(ShardResponse::Group(GroupReply::List(listed))) => groups.extend(listed),
-            Ok(_) => return Err("unexpected answer from a shard".into()),
-            Err(error) => return Err(error.to_string()),
-        }
-    }
-    groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
-    Ok(groups)
-}
-
 /// The groups of one shard.
 pub struct GroupCoordinator {
     pub settings: GroupSettings,
@@ -191,10 +125,10 @@ impl GroupCoordinator {
         Ok(partition)
     }
 
-    pub async fn handle(&self, shard: &ShardState, call: GroupCall) -> GroupReply {
+    pub async fn handle(&self, log: &OffsetsLog<'_>, call: GroupCall) -> GroupReply {
         match call {
-            GroupCall::Join(call) => GroupReply::Join(self.join(shard, call).await),
-            GroupCall::Sync(call) => GroupReply::Sync(self.sync(shard, call).await),
+            GroupCall::Join(call) => GroupReply::Join(self.join(log, call).await),
+            GroupCall::Sync(call) => GroupReply::Sync(self.sync(log, call).await),
             GroupCall::Heartbeat(member) => {
                 let error = match self.available(&member.group_id) {
                     Err(error) => error.code(),
@@ -206,28 +140,26 @@ impl GroupCoordinator {
                 GroupReply::Heartbeat(error)
             }
             GroupCall::Leave { group_id, members } => {
-                GroupReply::Leave(self.leave(shard, &group_id, members).await)
+                GroupReply::Leave(self.leave(log, &group_id, members).await)
             }
-            GroupCall::Commit(call) => GroupReply::Commit(self.commit(shard, call).await),
+            GroupCall::Commit(call) => GroupReply::Commit(self.commit(log, call).await),
             GroupCall::FetchOffsets { group_id, topics } => {
                 GroupReply::FetchOffsets(self.fetch_offsets(&group_id, topics))
             }
             GroupCall::Describe { group_id } => GroupReply::Describe(self.describe(&group_id)),
             GroupCall::List => GroupReply::List(self.list()),
-            GroupCall::Delete { group_id } => {
-                GroupReply::Delete(self.delete(shard, &group_id).await)
-            }
+            GroupCall::Delete { group_id } => GroupReply::Delete(self.delete(log, &group_id).await),
             GroupCall::DeleteOffsets {
                 group_id,
                 partitions,
             } => {
-                let (error, partitions) = self.delete_offsets(shard, &group_id, partitions).await;
+                let (error, partitions) = self.delete_offsets(log, &group_id, partitions).await;
                 GroupReply::DeleteOffsets { error, partitions }
             }
         }
     }
 
-    async fn join(&self, shard: &ShardState, call: JoinCall) -> JoinReply {
+    async fn join(&self, log: &OffsetsLog<'_>, call: JoinCall) -> JoinReply {
         let failed = |error: ResponseError| JoinReply {
             error: error.code(),
             generation: -1,
@@ -261,7 +193,7 @@ impl GroupCoordinator {
             let group = groups.get_mut(&call.group_id).expect("inserted above");
             group.join(&call, &self.settings, now, now_ms)
         };
-        self.write_dirty_groups(shard).await;
+        self.write_dirty_groups(log).await;
         match step {
             Err(reply) => reply,
             Ok(receiver) => receiver
@@ -270,7 +202,7 @@ impl GroupCoordinator {
         }
     }
 
-    async fn sync(&self, shard: &ShardState, call: SyncCall) -> SyncReply {
+    async fn sync(&self, log: &OffsetsLog<'_>, call: SyncCall) -> SyncReply {
         let failed = |error: ResponseError| SyncReply {
             error: error.code(),
             ..SyncReply::default()
@@ -296,7 +228,7 @@ impl GroupCoordinator {
                     None => return failed(ResponseError::UnknownMemberId),
                 };
                 let written = store::append(
-                    shard,
+                    log,
                     partition,
                     vec![(
                         records::group_key(&call.member.group_id),
@@ -321,7 +253,7 @@ impl GroupCoordinator {
                         }
                     }
                 }
-                self.write_dirty_groups(shard).await;
+                self.write_dirty_groups(log).await;
                 receiver
             }
         };
@@ -332,7 +264,7 @@ impl GroupCoordinator {
 
     async fn leave(
         &self,
-        shard: &ShardState,
+        log: &OffsetsLog<'_>,
         group_id: &str,
         members: Vec<calls::LeavingMember>,
     ) -> LeaveReply {
@@ -352,7 +284,7 @@ impl GroupCoordinator {
             },
             Some(group) => group.leave(&members, &self.settings, Instant::now(), now_ms()),
         };
-        self.write_dirty_groups(shard).await;
+        self.write_dirty_groups(log).await;
         reply
     }
 
@@ -390,7 +322,7 @@ impl GroupCoordinator {
 
     /// Periodic work: group timers, and offset expiry every
     /// `offsets.retention.check.interval.ms`.
-    pub async fn tick(&self, shard: &ShardState) {
+    pub async fn tick(&self, log: &OffsetsLog<'_>) {
         let now = Instant::now();
         let now_ms = now_ms();
         {
@@ -408,13 +340,13 @@ impl GroupCoordinator {
                     && !g.dirty)
             });
         }
-        self.write_dirty_groups(shard).await;
+        self.write_dirty_groups(log).await;
         let due = self.last_expiry_check.get().is_none_or(|last| {
             now.duration_since(last) >= self.settings.offsets_retention_check_interval
         });
         if due {
             self.last_expiry_check.set(Some(now));
-            self.expire_offsets(shard, now_ms).await;
+            self.expire_offsets(log, now_ms).await;
         }
     }
 
@@ -426,7 +358,7 @@ impl GroupCoordinator {
     }
 
     /// Writes the metadata of every group that changed.
-    async fn write_dirty_groups(&self, shard: &ShardState) {
+    async fn write_dirty_groups(&self, log: &OffsetsLog<'_>) {
         let mut by_partition: HashMap<i32, Vec<store::KeyValue>> = HashMap::new();
         for group in self.groups.borrow_mut().values_mut() {
             if !group.dirty {
@@ -441,21 +373,21 @@ impl GroupCoordinator {
                 .push((records::group_key(&group.id), value));
         }
         for (partition, records) in by_partition {
-            if let Err(error) = store::append(shard, partition, records).await {
+            if let Err(error) = store::append(log, partition, records).await {
                 tracing::warn!(partition, %error, "writing group metadata failed");
             }
         }
     }
 
     /// Reads this shard's `__consumer_offsets` partitions back.
-    pub async fn load(&self, shard: &ShardState) {
+    pub async fn load(&self, log: &OffsetsLog<'_>) {
         let owned: Vec<i32> = (0..self.settings.partitions)
-            .filter(|p| shard.partitions.get(OFFSETS_TOPIC, *p).is_some())
+            .filter(|p| log.partition(*p).is_some())
             .collect();
         self.loading.borrow_mut().extend(owned.iter().copied());
         for partition in owned {
             let started = Instant::now();
-            match store::load(shard, partition, Instant::now()).await {
+            match store::load(log, partition, self.settings.partitions, Instant::now()).await {
                 Ok(groups) => {
                     let count = groups.len();
                     self.groups.borrow_mut().extend(groups);

@@ -9,14 +9,14 @@ use kafka_protocol::ResponseError;
 use super::calls::{CommitCall, FetchedOffset, FetchedOffsets};
 use super::group::{CommittedOffset, Group, GroupState};
 use super::records::{self, OffsetValue};
+use super::store::OffsetsLog;
 use super::store::{self, KeyValue};
 use super::GroupCoordinator;
-use crate::broker::shard::ShardState;
 use crate::clock::now_ms;
 
 impl GroupCoordinator {
     /// Returns one error code per part, in order.
-    pub(super) async fn commit(&self, shard: &ShardState, call: CommitCall) -> Vec<i16> {
+    pub(super) async fn commit(&self, log: &OffsetsLog<'_>, call: CommitCall) -> Vec<i16> {
         let all = |error: ResponseError| vec![error.code(); call.offsets.len()];
         let group_id = call.member.group_id.clone();
         let partition = match self.available(&group_id) {
@@ -65,7 +65,7 @@ impl GroupCoordinator {
             accepted.push((codes.len(), part.topic.clone(), part.partition, value));
             codes.push(0);
         }
-        if let Err(error) = store::append(shard, partition, records).await {
+        if let Err(error) = store::append(log, partition, records).await {
             tracing::warn!(group = %group_id, %error, "writing offsets failed");
             for (slot, ..) in &accepted {
                 codes[*slot] = ResponseError::CoordinatorNotAvailable.code();
@@ -149,7 +149,7 @@ impl GroupCoordinator {
         FetchedOffsets { error: 0, topics }
     }
 
-    pub(super) async fn delete(&self, shard: &ShardState, group_id: &str) -> i16 {
+    pub(super) async fn delete(&self, log: &OffsetsLog<'_>, group_id: &str) -> i16 {
         let partition = match self.available(group_id) {
             Ok(partition) => partition,
             Err(error) => return error.code(),
@@ -175,7 +175,7 @@ impl GroupCoordinator {
             groups.remove(group_id);
             records
         };
-        match store::append(shard, partition, records).await {
+        match store::append(log, partition, records).await {
             Ok(()) => 0,
             Err(error) => {
                 tracing::warn!(group = %group_id, %error, "writing the group's deletion failed");
@@ -187,7 +187,7 @@ impl GroupCoordinator {
     /// OffsetDelete: a top-level error and one per partition.
     pub(super) async fn delete_offsets(
         &self,
-        shard: &ShardState,
+        log: &OffsetsLog<'_>,
         group_id: &str,
         partitions: Vec<(String, i32)>,
     ) -> (i16, Vec<i16>) {
@@ -226,7 +226,7 @@ impl GroupCoordinator {
             }
             (codes, records)
         };
-        match store::append(shard, partition, records).await {
+        match store::append(log, partition, records).await {
             Ok(()) => (0, codes),
             Err(error) => {
                 tracing::warn!(group = %group_id, %error, "writing offset deletions failed");
@@ -240,7 +240,7 @@ impl GroupCoordinator {
     /// live consumer group no longer reads, and, for groups that only store
     /// offsets, each offset by its commit time. Empty groups left without
     /// offsets are removed.
-    pub(super) async fn expire_offsets(&self, shard: &ShardState, now_ms: i64) {
+    pub(super) async fn expire_offsets(&self, log: &OffsetsLog<'_>, now_ms: i64) {
         let retention = self.settings.offsets_retention_ms;
         let mut by_partition: HashMap<i32, Vec<KeyValue>> = HashMap::new();
         {
@@ -284,7 +284,7 @@ impl GroupCoordinator {
             groups.retain(|_, g| g.state != GroupState::Dead);
         }
         for (partition, records) in by_partition {
-            if let Err(error) = store::append(shard, partition, records).await {
+            if let Err(error) = store::append(log, partition, records).await {
                 tracing::warn!(partition, %error, "writing expired offsets failed");
             }
         }

@@ -6,6 +6,7 @@
 //! records in order: the last value of a key wins, a tombstone removes it.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -16,8 +17,9 @@ use kafka_protocol::records::{
 use super::group::{CommittedOffset, Group};
 use super::records::{self, RecordKey};
 use super::{partition_for, OFFSETS_TOPIC};
-use crate::broker::shard::ShardState;
 use crate::clock::now_ms;
+use crate::partition::manager::PartitionManager;
+use crate::partition::Partition;
 
 /// A record key and its value (None: a tombstone).
 pub type KeyValue = (Bytes, Option<Bytes>);
@@ -25,17 +27,35 @@ pub type KeyValue = (Bytes, Option<Bytes>);
 /// Bytes read from the log per step while loading.
 const LOAD_READ_BYTES: usize = 1 << 20;
 
+/// The coordinator's handle on its log: the `__consumer_offsets`
+/// partitions of its shard, and nothing else of the shard.
+#[derive(Clone, Copy)]
+pub struct OffsetsLog<'a> {
+    partitions: &'a PartitionManager,
+}
+
+impl<'a> OffsetsLog<'a> {
+    pub fn new(partitions: &'a PartitionManager) -> OffsetsLog<'a> {
+        OffsetsLog { partitions }
+    }
+
+    /// Partition `partition` of `__consumer_offsets`, if this shard owns it.
+    pub fn partition(&self, partition: i32) -> Option<Rc<Partition>> {
+        self.partitions.get(OFFSETS_TOPIC, partition)
+    }
+}
+
 /// Appends `records` to partition `partition` of `__consumer_offsets`
 /// and waits until they are as durable as an `acks=all` write.
 pub async fn append(
-    shard: &ShardState,
+    log: &OffsetsLog<'_>,
     partition: i32,
     records: Vec<KeyValue>,
 ) -> Result<(), String> {
     if records.is_empty() {
         return Ok(());
     }
-    let Some(log) = shard.partitions.get(OFFSETS_TOPIC, partition) else {
+    let Some(log) = log.partition(partition) else {
         return Err(format!("{OFFSETS_TOPIC}-{partition} is not on this shard"));
     };
     let now = now_ms();
@@ -80,14 +100,14 @@ pub async fn append(
 
 /// Reads one partition back into its groups.
 pub async fn load(
-    shard: &ShardState,
+    log: &OffsetsLog<'_>,
     partition: i32,
+    partitions: i32,
     now: Instant,
 ) -> Result<HashMap<String, Group>, String> {
-    let Some(log) = shard.partitions.get(OFFSETS_TOPIC, partition) else {
+    let Some(log) = log.partition(partition) else {
         return Ok(HashMap::new());
     };
-    let partitions = shard.groups.settings.partitions;
     let mut groups: HashMap<String, Group> = HashMap::new();
     let mut offset = log.log.log_start_offset();
     let end = log.high_watermark();

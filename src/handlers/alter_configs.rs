@@ -25,7 +25,8 @@ use kafka_protocol::ResponseError;
 use super::describe_configs::broker_target;
 use super::{encode, HandlerError, Reply};
 use crate::broker::config_edit::{ConfigEdit, ConfigOp, Refusal};
-use crate::broker::control::{ControlRequest, ControlResponse};
+use crate::broker::frontend;
+use crate::broker::messages::{ControlRequest, ControlResponse};
 use crate::broker::shard::ShardState;
 use crate::cluster::topics::validate_topic_name;
 
@@ -145,16 +146,18 @@ pub(super) async fn alter(
     if topic_changes.is_empty() {
         return answers;
     }
-    let outcomes = match shard
-        .control(ControlRequest::AlterTopicConfigs {
+    let outcomes = match frontend::control::call(
+        shard,
+        ControlRequest::AlterTopicConfigs {
             changes: topic_changes,
             validate_only,
-        })
-        .await
+        },
+    )
+    .await
     {
         Ok(ControlResponse::TopicConfigsAltered(outcomes)) => outcomes,
         Ok(_) => vec![Err(unanswered("an unexpected answer"))],
-        Err(error) => vec![Err(unanswered(&error))],
+        Err(error) => vec![Err(unanswered(&error.to_string()))],
     };
     let mut outcomes = outcomes.into_iter();
     for slot in topic_slots {

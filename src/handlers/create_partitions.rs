@@ -22,7 +22,8 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::{encode, HandlerError, Reply};
-use crate::broker::control::{ControlRequest, ControlResponse};
+use crate::broker::frontend;
+use crate::broker::messages::{ControlRequest, ControlResponse};
 use crate::broker::shard::ShardState;
 
 type Refusal = (ResponseError, String);
@@ -68,12 +69,14 @@ pub async fn handle(
     let mut outcomes = if changes.is_empty() {
         Vec::new().into_iter()
     } else {
-        match shard
-            .control(ControlRequest::CreatePartitions {
+        match frontend::control::call(
+            shard,
+            ControlRequest::CreatePartitions {
                 changes,
                 validate_only: request.validate_only,
-            })
-            .await
+            },
+        )
+        .await
         {
             Ok(ControlResponse::PartitionsCreated(outcomes)) => outcomes.into_iter(),
             Ok(_) => {

@@ -12,7 +12,8 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::{encode, HandlerError, Reply};
-use crate::broker::control::{ControlRequest, ControlResponse, NewTopic};
+use crate::broker::frontend;
+use crate::broker::messages::{ControlRequest, ControlResponse, NewTopic};
 use crate::broker::shard::ShardState;
 
 pub async fn handle(
@@ -70,12 +71,14 @@ pub async fn handle(
         .filter(|(_, e)| e.is_none())
         .map(|(t, _)| t.clone())
         .collect();
-    let mut created = match shard
-        .control(ControlRequest::CreateTopics {
+    let mut created = match frontend::control::call(
+        shard,
+        ControlRequest::CreateTopics {
             topics: to_create,
             validate_only: request.validate_only,
-        })
-        .await
+        },
+    )
+    .await
     {
         Ok(ControlResponse::TopicsCreated(outcomes)) => outcomes.into_iter(),
         Ok(_) | Err(_) => Vec::new().into_iter(),
@@ -125,7 +128,7 @@ pub async fn handle(
 
 /// The new topic's configs as CreateTopics v5+ reports them.
 fn topic_configs(shard: &ShardState, topic: &NewTopic) -> Vec<CreatableTopicConfigs> {
-    let defaults = shard.partitions.defaults();
+    let defaults = shard.partitions().defaults();
     let overrides = topic
         .configs
         .iter()

@@ -12,7 +12,6 @@
 //! owner). Every error carries a low watermark of -1, as Kafka's do (the
 //! owner reports the current one with OFFSET_OUT_OF_RANGE; it is dropped).
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use kafka_protocol::messages::delete_records_response::{
@@ -22,12 +21,12 @@ use kafka_protocol::messages::{
     ApiKey, DeleteRecordsRequest, DeleteRecordsResponse, RequestHeader,
 };
 use kafka_protocol::ResponseError;
-use sluice_shards::ShardId;
 
 use super::{encode, HandlerError, Reply};
 use crate::broker::frontend;
-use crate::broker::messages::{DeleteRecordsOutcome, PartitionRef, ShardRequest, ShardResponse};
+use crate::broker::messages::DeleteRecordsOutcome;
 use crate::broker::shard::ShardState;
+use crate::cluster::TopicPartition;
 
 fn failed(error: ResponseError) -> DeleteRecordsOutcome {
     DeleteRecordsOutcome {
@@ -45,8 +44,7 @@ pub async fn handle(
     let table = shard.topics();
     // Every (topic, partition) in request order gets an outcome slot.
     let mut slots: Vec<(usize, i32, Option<DeleteRecordsOutcome>)> = Vec::new();
-    let mut by_owner: BTreeMap<ShardId, Vec<frontend::Slotted<(PartitionRef, i64)>>> =
-        BTreeMap::new();
+    let mut parts: Vec<frontend::Slotted<(TopicPartition, i64)>> = Vec::new();
     for (topic_index, topic) in request.topics.iter().enumerate() {
         let info = table.get(topic.name.as_str());
         for partition in &topic.partitions {
@@ -55,10 +53,8 @@ pub async fn handle(
             let outcome = match info {
                 Some(info) if info.internal => Some(failed(ResponseError::InvalidTopicException)),
                 Some(info) if (0..info.partitions).contains(&index) => {
-                    by_owner
-                        .entry(shard.partitions.owner_of(&info.name, index))
-                        .or_default()
-                        .push((slot, ((info.name.clone(), index), partition.offset)));
+                    let target = TopicPartition::new(info.name.clone(), index);
+                    parts.push((slot, (target, partition.offset)));
                     None
                 }
                 _ => Some(failed(ResponseError::UnknownTopicOrPartition)),
@@ -67,17 +63,7 @@ pub async fn handle(
         }
     }
 
-    let answered = frontend::scatter(
-        shard,
-        by_owner,
-        |parts| ShardRequest::DeleteRecords { parts },
-        |response| match response {
-            ShardResponse::RecordsDeleted(outcomes) => Some(outcomes),
-            _ => None,
-        },
-        |_| failed(ResponseError::UnknownServerError),
-    )
-    .await;
+    let answered = frontend::partitions::delete_records(shard, parts).await;
     for (slot, outcome) in answered {
         slots[slot].2 = Some(outcome);
     }

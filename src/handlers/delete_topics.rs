@@ -21,7 +21,8 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::{encode, HandlerError, Reply};
-use crate::broker::control::{ControlRequest, ControlResponse, TopicOutcome, TopicSelector};
+use crate::broker::frontend;
+use crate::broker::messages::{ControlRequest, ControlResponse, TopicOutcome, TopicSelector};
 use crate::broker::shard::ShardState;
 use crate::cluster::TopicTable;
 
@@ -62,8 +63,7 @@ pub async fn handle(
     let mut outcomes = if selectors.is_empty() {
         Vec::new().into_iter()
     } else {
-        match shard
-            .control(ControlRequest::DeleteTopics { topics: selectors })
+        match frontend::control::call(shard, ControlRequest::DeleteTopics { topics: selectors })
             .await
         {
             Ok(ControlResponse::TopicsDeleted(outcomes)) => outcomes.into_iter(),

@@ -102,8 +102,8 @@ fn topic_entries(shard: &ShardState, name: &str) -> Result<Vec<ConfigEntry>, Ref
             "This server does not host this topic-partition.".to_string(),
         )
     })?;
-    let config = shard.partitions.topic_config(info);
-    Ok(shard.partitions.defaults().describe(&config))
+    let config = shard.partitions().topic_config(info);
+    Ok(shard.partitions().defaults().describe(&config))
 }
 
 fn broker_entries(shard: &ShardState, name: &str) -> Result<Vec<ConfigEntry>, Refusal> {

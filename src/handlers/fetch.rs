@@ -10,19 +10,19 @@
 //! up to `max_wait_ms`, for an append to any of its partitions. No fetch
 //! sessions are created (session id 0), so clients send full requests.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{ApiKey, FetchRequest, RequestHeader};
 use kafka_protocol::ResponseError;
-use sluice_shards::ShardId;
 use uuid::Uuid;
 
-use super::{FetchRecords, HandlerError, Reply};
-use crate::broker::messages::{PartitionRef, ReadPart, ShardRequest, ShardResponse};
+use super::{HandlerError, Reply};
+use crate::broker::frontend;
+use crate::broker::frontend::partitions::PartitionRead;
+use crate::broker::messages::ReadPart;
 use crate::broker::shard::ShardState;
-use crate::protocol::errors;
+use crate::cluster::TopicPartition;
 use crate::protocol::fetch_encoding::{
     encode_fetch_response, FetchPartition, FetchResponseModel, FetchTopic,
 };
@@ -32,19 +32,11 @@ struct Wanted {
     topic_index: usize,
     partition: i32,
     /// `None` when the topic or partition is unknown (error set below).
-    target: Option<PartitionRef>,
+    target: Option<TopicPartition>,
     unknown_error: ResponseError,
     offset: i64,
     max_bytes: usize,
-    result: Option<PartitionResult>,
-}
-
-struct PartitionResult {
-    error_code: i16,
-    high_watermark: i64,
-    log_start_offset: i64,
-    records: Vec<FetchRecords>,
-    bytes: usize,
+    result: Option<PartitionRead>,
 }
 
 pub async fn handle(
@@ -74,7 +66,7 @@ pub async fn handle(
         for partition in &topic.partitions {
             let target = info
                 .filter(|i| (0..i.partitions).contains(&partition.partition))
-                .map(|i| (i.name.clone(), partition.partition));
+                .map(|i| TopicPartition::new(i.name.clone(), partition.partition));
             let unknown_error = if info.is_some() {
                 ResponseError::UnknownTopicOrPartition
             } else {
@@ -157,114 +149,26 @@ pub async fn handle(
     Ok(Reply::Segments(segments))
 }
 
-/// Reads every wanted partition: local ones in place, the others through
-/// one mesh request per owning shard.
+/// Reads every wanted partition through the frontend: in place on this
+/// shard, one mesh request per other owning shard.
 async fn read_all(shard: &Rc<ShardState>, wanted: &mut [Wanted]) {
-    let mut remote: BTreeMap<ShardId, Vec<usize>> = BTreeMap::new();
+    let mut parts = Vec::new();
     for (index, entry) in wanted.iter_mut().enumerate() {
-        let Some(target) = &entry.target else {
-            entry.result = Some(error_result(entry.unknown_error.code()));
-            continue;
-        };
-        let owner = shard.partitions.owner_of(&target.0, target.1);
-        if owner != shard.context().shard_id() {
-            remote.entry(owner).or_default().push(index);
-            continue;
-        }
-        entry.result = Some(read_local(shard, target, entry.offset, entry.max_bytes).await);
-    }
-    let calls = remote.into_iter().map(|(owner, indexes)| {
-        let parts = indexes
-            .iter()
-            .map(|&i| ReadPart {
-                partition: wanted[i].target.clone().expect("known partitions only"),
-                offset: wanted[i].offset,
-                max_bytes: wanted[i].max_bytes,
-                min_one_batch: true,
-            })
-            .collect();
-        async move {
-            (
-                indexes,
-                shard
-                    .context()
-                    .invoke_on(owner, ShardRequest::Read { parts })
-                    .await,
-            )
-        }
-    });
-    for (indexes, answer) in futures::future::join_all(calls).await {
-        let outcomes = match answer {
-            Ok(ShardResponse::Read(outcomes)) => outcomes,
-            _ => {
-                for i in indexes {
-                    wanted[i].result = Some(error_result(ResponseError::UnknownServerError.code()));
-                }
-                continue;
-            }
-        };
-        for (i, outcome) in indexes.into_iter().zip(outcomes) {
-            let bytes = outcome.records.len();
-            wanted[i].result = Some(PartitionResult {
-                error_code: outcome.error_code,
-                high_watermark: outcome.high_watermark,
-                log_start_offset: outcome.log_start_offset,
-                records: if bytes == 0 {
-                    Vec::new()
-                } else {
-                    vec![FetchRecords::Remote(outcome.records)]
+        match &entry.target {
+            Some(target) => parts.push((
+                index,
+                ReadPart {
+                    partition: target.clone(),
+                    offset: entry.offset,
+                    max_bytes: entry.max_bytes,
+                    min_one_batch: true,
                 },
-                bytes,
-            });
+            )),
+            None => entry.result = Some(PartitionRead::failed(entry.unknown_error.code())),
         }
     }
-}
-
-async fn read_local(
-    shard: &ShardState,
-    target: &PartitionRef,
-    offset: i64,
-    max_bytes: usize,
-) -> PartitionResult {
-    let Some(partition) = shard.partitions.get(&target.0, target.1) else {
-        return error_result(ResponseError::NotLeaderOrFollower.code());
-    };
-    let high_watermark = partition.high_watermark() as i64;
-    let log_start_offset = partition.log.log_start_offset() as i64;
-    if offset < 0 {
-        return PartitionResult {
-            error_code: ResponseError::OffsetOutOfRange.code(),
-            high_watermark,
-            log_start_offset,
-            records: Vec::new(),
-            bytes: 0,
-        };
-    }
-    match partition.read(offset as u64, max_bytes, true).await {
-        Ok(read) => PartitionResult {
-            error_code: errors::NONE,
-            high_watermark,
-            log_start_offset,
-            bytes: read.bytes,
-            records: read.chunks.into_iter().map(FetchRecords::Local).collect(),
-        },
-        Err(error) => PartitionResult {
-            error_code: errors::from_io(&error).code(),
-            high_watermark,
-            log_start_offset,
-            records: Vec::new(),
-            bytes: 0,
-        },
-    }
-}
-
-fn error_result(error_code: i16) -> PartitionResult {
-    PartitionResult {
-        error_code,
-        high_watermark: -1,
-        log_start_offset: -1,
-        records: Vec::new(),
-        bytes: 0,
+    for (index, read) in frontend::partitions::read(shard, parts).await {
+        wanted[index].result = Some(read);
     }
 }
 
@@ -292,29 +196,6 @@ fn apply_response_limit(wanted: &mut [Wanted], max_bytes: usize) -> usize {
 
 /// Waits until any wanted partition gets an append, or `timeout`.
 async fn wait_for_data(shard: &Rc<ShardState>, wanted: &[Wanted], timeout: Duration) {
-    let mut by_owner: BTreeMap<ShardId, Vec<PartitionRef>> = BTreeMap::new();
-    for target in wanted.iter().filter_map(|w| w.target.clone()) {
-        by_owner
-            .entry(shard.partitions.owner_of(&target.0, target.1))
-            .or_default()
-            .push(target);
-    }
-    if by_owner.is_empty() {
-        glommio::timer::sleep(timeout).await;
-        return;
-    }
-    let here = shard.context().shard_id();
-    let waits = by_owner.into_iter().map(|(owner, parts)| {
-        Box::pin(async move {
-            if owner == here {
-                shard.wait_for_data(&parts, timeout).await;
-            } else {
-                let _ = shard
-                    .context()
-                    .invoke_on(owner, ShardRequest::WaitForData { parts, timeout })
-                    .await;
-            }
-        })
-    });
-    futures::future::select_all(waits).await;
+    let parts = wanted.iter().filter_map(|w| w.target.clone()).collect();
+    frontend::partitions::wait_for_data(shard, parts, timeout).await;
 }

@@ -37,8 +37,8 @@ fn lookup(shard: &ShardState, key: &StrBytes, key_type: i8) -> Coordinator {
         KEY_TYPE_GROUP => {
             coordinator = coordinator
                 .with_node_id(BrokerId(shard.config().broker_id))
-                .with_host(str_bytes(shard.advertised.host.clone()))
-                .with_port(i32::from(shard.advertised.port));
+                .with_host(str_bytes(shard.advertised().host.clone()))
+                .with_port(i32::from(shard.advertised().port));
             coordinator
         }
         KEY_TYPE_TRANSACTION => refuse(

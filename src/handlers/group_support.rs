@@ -38,7 +38,7 @@ pub fn str_bytes(s: impl Into<String>) -> StrBytes {
 /// Sends `call` to the shard that owns `group_id`; a shard that cannot be
 /// reached reads as COORDINATOR_NOT_AVAILABLE, which clients retry.
 pub async fn route(shard: &ShardState, group_id: &str, call: GroupCall) -> Result<GroupReply, i16> {
-    crate::coordinator::call(shard, group_id, call)
+    crate::broker::frontend::groups::call(shard, group_id, call)
         .await
         .map_err(|error| {
             tracing::error!(group = %group_id, %error, "group's shard unreachable");

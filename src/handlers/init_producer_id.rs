@@ -26,7 +26,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::ResponseError;
 
 use super::{encode, HandlerError, Reply};
-use crate::broker::control::{ControlRequest, ControlResponse};
+use crate::broker::frontend;
+use crate::broker::messages::{ControlRequest, ControlResponse};
 use crate::broker::shard::ShardState;
 
 /// What to answer before asking the control shard.
@@ -73,29 +74,31 @@ pub async fn handle(
             }
             Err(error)
         }
-        Plan::Allocate => match shard.control(ControlRequest::AllocateProducerId).await {
-            Ok(ControlResponse::ProducerId(Ok(id))) => {
-                tracing::debug!(
-                    client,
-                    producer_id = id,
-                    previous = request.producer_id.0,
-                    "producer id allocated"
-                );
-                Ok(id)
+        Plan::Allocate => {
+            match frontend::control::call(shard, ControlRequest::AllocateProducerId).await {
+                Ok(ControlResponse::ProducerId(Ok(id))) => {
+                    tracing::debug!(
+                        client,
+                        producer_id = id,
+                        previous = request.producer_id.0,
+                        "producer id allocated"
+                    );
+                    Ok(id)
+                }
+                Ok(ControlResponse::ProducerId(Err(error))) => {
+                    tracing::error!(%error, "cannot allocate a producer id");
+                    Err(ResponseError::CoordinatorLoadInProgress)
+                }
+                Ok(_) => {
+                    tracing::error!("unexpected control answer to AllocateProducerId");
+                    Err(ResponseError::CoordinatorLoadInProgress)
+                }
+                Err(error) => {
+                    tracing::error!(%error, "InitProducerId: control shard unreachable");
+                    Err(ResponseError::CoordinatorLoadInProgress)
+                }
             }
-            Ok(ControlResponse::ProducerId(Err(error))) => {
-                tracing::error!(%error, "cannot allocate a producer id");
-                Err(ResponseError::CoordinatorLoadInProgress)
-            }
-            Ok(_) => {
-                tracing::error!("unexpected control answer to AllocateProducerId");
-                Err(ResponseError::CoordinatorLoadInProgress)
-            }
-            Err(error) => {
-                tracing::error!(%error, "InitProducerId: control shard unreachable");
-                Err(ResponseError::CoordinatorLoadInProgress)
-            }
-        },
+        }
     };
     let response = match outcome {
         Ok(id) => InitProducerIdResponse::default()

@@ -34,7 +34,7 @@ pub async fn handle(
         .map(|s| text(s).to_ascii_lowercase())
         .collect();
     let mut response = ListGroupsResponse::default();
-    match crate::coordinator::list_all(shard).await {
+    match crate::broker::frontend::groups::list_all(shard).await {
         Err(error) => {
             tracing::error!(%error, "listing groups");
             response.error_code = ResponseError::CoordinatorNotAvailable.code();

@@ -2,7 +2,6 @@
 //! (-3), earliest local (-4) and offset-for-timestamp lookups, answered by
 //! each partition's owning shard.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use kafka_protocol::messages::list_offsets_response::{
@@ -10,12 +9,12 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse, RequestHeader};
 use kafka_protocol::ResponseError;
-use sluice_shards::ShardId;
 
 use super::{encode, HandlerError, Reply};
 use crate::broker::frontend;
-use crate::broker::messages::{OffsetOutcome, PartitionRef, ShardRequest, ShardResponse};
+use crate::broker::messages::OffsetOutcome;
 use crate::broker::shard::ShardState;
+use crate::cluster::TopicPartition;
 
 pub async fn handle(
     shard: &Rc<ShardState>,
@@ -25,28 +24,15 @@ pub async fn handle(
 ) -> Result<Reply, HandlerError> {
     let table = shard.topics();
     let mut slots: Vec<(usize, i32, Option<OffsetOutcome>)> = Vec::new();
-    let mut by_owner: BTreeMap<ShardId, Vec<frontend::Slotted<(PartitionRef, i64)>>> =
-        BTreeMap::new();
+    let mut parts: Vec<frontend::Slotted<(TopicPartition, i64)>> = Vec::new();
     for (topic_index, topic) in request.topics.iter().enumerate() {
         let info = table.get(topic.name.as_str());
         for partition in &topic.partitions {
             let slot = slots.len();
             let outcome = match info {
                 Some(info) if (0..info.partitions).contains(&partition.partition_index) => {
-                    by_owner
-                        .entry(
-                            shard
-                                .partitions
-                                .owner_of(&info.name, partition.partition_index),
-                        )
-                        .or_default()
-                        .push((
-                            slot,
-                            (
-                                (info.name.clone(), partition.partition_index),
-                                partition.timestamp,
-                            ),
-                        ));
+                    let target = TopicPartition::new(info.name.clone(), partition.partition_index);
+                    parts.push((slot, (target, partition.timestamp)));
                     None
                 }
                 _ => Some(OffsetOutcome {
@@ -58,21 +44,7 @@ pub async fn handle(
             slots.push((topic_index, partition.partition_index, outcome));
         }
     }
-    let answered = frontend::scatter(
-        shard,
-        by_owner,
-        |parts| ShardRequest::ListOffsets { parts },
-        |response| match response {
-            ShardResponse::Offsets(outcomes) => Some(outcomes),
-            _ => None,
-        },
-        |_| OffsetOutcome {
-            error_code: ResponseError::UnknownServerError.code(),
-            timestamp: -1,
-            offset: -1,
-        },
-    )
-    .await;
+    let answered = frontend::partitions::list_offsets(shard, parts).await;
     for (slot, outcome) in answered {
         slots[slot].2 = Some(outcome);
     }

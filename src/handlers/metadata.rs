@@ -14,7 +14,8 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::{encode, HandlerError, Reply};
-use crate::broker::control::{ControlRequest, ControlResponse, NewTopic};
+use crate::broker::frontend;
+use crate::broker::messages::{ControlRequest, ControlResponse, NewTopic};
 use crate::broker::shard::ShardState;
 use crate::cluster::topics::validate_topic_name;
 use crate::cluster::TopicInfo;
@@ -90,11 +91,11 @@ pub async fn handle(
     }
     let broker = MetadataResponseBroker::default()
         .with_node_id(BrokerId(broker_id))
-        .with_host(StrBytes::from_string(shard.advertised.host.clone()))
-        .with_port(shard.advertised.port as i32);
+        .with_host(StrBytes::from_string(shard.advertised().host.clone()))
+        .with_port(shard.advertised().port as i32);
     let response = MetadataResponse::default()
         .with_brokers(vec![broker])
-        .with_cluster_id(Some(StrBytes::from_string(shard.cluster_id.clone())))
+        .with_cluster_id(Some(StrBytes::from_string(shard.cluster_id().to_string())))
         .with_controller_id(BrokerId(broker_id))
         .with_topics(topics)
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
@@ -115,12 +116,14 @@ async fn auto_create(shard: &Rc<ShardState>, names: Vec<String>) {
             configs: Vec::new(),
         })
         .collect();
-    match shard
-        .control(ControlRequest::CreateTopics {
+    match frontend::control::call(
+        shard,
+        ControlRequest::CreateTopics {
             topics,
             validate_only: false,
-        })
-        .await
+        },
+    )
+    .await
     {
         Ok(ControlResponse::TopicsCreated(outcomes)) => {
             for outcome in outcomes.iter().filter(|o| o.error.is_some()) {

@@ -37,6 +37,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseHeader};
 use kafka_protocol::protocol::Encodable;
 
+use crate::broker::frontend::partitions::FetchRecords;
 use crate::broker::shard::ShardState;
 use crate::protocol::fetch_encoding::Segment;
 use crate::protocol::request::{decode_request, Request, RequestError};
@@ -178,22 +179,6 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
 
 pub fn support_for(key: ApiKey) -> Option<ApiSupport> {
     SUPPORTED_APIS.iter().copied().find(|s| s.key == key)
-}
-
-/// Record bytes of a Fetch response: shared with this shard's log buffers,
-/// or copied out of another shard's.
-pub enum FetchRecords {
-    Local(sluice_io::storage::Chunk),
-    Remote(Bytes),
-}
-
-impl AsRef<[u8]> for FetchRecords {
-    fn as_ref(&self) -> &[u8] {
-        match self {
-            FetchRecords::Local(chunk) => chunk.as_slice(),
-            FetchRecords::Remote(bytes) => bytes,
-        }
-    }
 }
 
 /// What the connection does after a request.

@@ -3,7 +3,6 @@
 //! policy's durability (acks 1 and -1 are the same on a single node: the
 //! in-sync replica set is this broker), or not at all for acks=0.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -11,13 +10,12 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use sluice_shards::ShardId;
 
 use super::{encode, HandlerError, Reply};
 use crate::broker::frontend;
-use crate::broker::messages::{PartitionRef, ShardRequest, ShardResponse};
 use crate::broker::shard::ShardState;
 use crate::clock::now_ms;
+use crate::cluster::TopicPartition;
 use crate::partition::ProduceOutcome;
 
 fn failed(error: ResponseError, message: impl Into<String>) -> ProduceOutcome {
@@ -36,13 +34,13 @@ pub async fn handle(
     request: ProduceRequest,
 ) -> Result<Reply, HandlerError> {
     let acks = request.acks;
-    let table = shard.topics();
+    let routing = shard.routing();
+    let table = routing.topics();
     let now = now_ms();
 
     // Every (topic, partition) in request order gets an outcome slot.
     let mut slots: Vec<(usize, i32, Option<ProduceOutcome>)> = Vec::new();
-    let mut by_owner: BTreeMap<ShardId, Vec<frontend::Slotted<(PartitionRef, Bytes)>>> =
-        BTreeMap::new();
+    let mut parts: Vec<frontend::Slotted<(TopicPartition, Bytes)>> = Vec::new();
     for (topic_index, topic) in request.topic_data.iter().enumerate() {
         let info = table.get(topic.name.as_str());
         for partition in &topic.partition_data {
@@ -66,11 +64,8 @@ pub async fn handle(
                     (Some(info), Some(records))
                         if (0..info.partitions).contains(&partition.index) =>
                     {
-                        let owner = shard.partitions.owner_of(&info.name, partition.index);
-                        by_owner.entry(owner).or_default().push((
-                            slot,
-                            ((info.name.clone(), partition.index), records.clone()),
-                        ));
+                        let target = TopicPartition::new(info.name.clone(), partition.index);
+                        parts.push((slot, (target, records.clone())));
                         None
                     }
                     (Some(_), None) => Some(failed(ResponseError::CorruptMessage, "null records")),
@@ -84,21 +79,7 @@ pub async fn handle(
         }
     }
 
-    let answered = frontend::scatter(
-        shard,
-        by_owner,
-        |parts| ShardRequest::Produce {
-            acks,
-            now_ms: now,
-            parts,
-        },
-        |response| match response {
-            ShardResponse::Produced(outcomes) => Some(outcomes),
-            _ => None,
-        },
-        |reason| failed(ResponseError::UnknownServerError, reason),
-    )
-    .await;
+    let answered = frontend::partitions::produce(shard, acks, now, parts).await;
     for (slot, outcome) in answered {
         slots[slot].2 = Some(outcome);
     }

@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use sluice_io::storage::dma::DmaStorage;
 use sluice_io::{FlushPolicy, LogConfig, PartitionLog, Retention};
-use sluice_shards::{shard_for, PartitionKey, ShardCount, ShardId};
+use sluice_shards::ShardId;
 
 use super::{Partition, PartitionSettings};
-use crate::cluster::{TopicInfo, TopicTable};
+use crate::cluster::{RoutingTable, TopicInfo, TopicTable};
 use crate::config::{TimestampType, TopicConfig, TopicDefaults};
 
 /// Log settings from a topic's configuration.
@@ -57,7 +57,6 @@ type PartitionMap = HashMap<Arc<str>, HashMap<i32, Rc<Partition>>>;
 
 pub struct PartitionManager {
     shard: ShardId,
-    shards: ShardCount,
     log_dir: PathBuf,
     defaults: TopicDefaults,
     partitions: RefCell<PartitionMap>,
@@ -71,25 +70,15 @@ pub struct PartitionManager {
 }
 
 impl PartitionManager {
-    pub fn new(
-        shard: ShardId,
-        shards: ShardCount,
-        log_dir: PathBuf,
-        defaults: TopicDefaults,
-    ) -> Self {
+    pub fn new(shard: ShardId, log_dir: PathBuf, defaults: TopicDefaults) -> Self {
         PartitionManager {
             shard,
-            shards,
             log_dir,
             defaults,
             partitions: RefCell::new(HashMap::new()),
             topic_ids: RefCell::new(HashMap::new()),
             failing_ticks: RefCell::new(HashSet::new()),
         }
-    }
-
-    pub fn owner_of(&self, topic: &str, partition: i32) -> ShardId {
-        shard_for(PartitionKey::new(topic, partition), self.shards)
     }
 
     pub fn get(&self, topic: &str, partition: i32) -> Option<Rc<Partition>> {
@@ -126,8 +115,10 @@ impl PartitionManager {
         &self.defaults
     }
 
-    /// Brings the owned partitions in line with `table`.
-    pub async fn apply(&self, table: &TopicTable) -> Result<(), String> {
+    /// Brings the owned partitions in line with `routing`: opens those it
+    /// says this shard owns, closes (and deletes) those of removed topics.
+    pub async fn apply(&self, routing: &RoutingTable) -> Result<(), String> {
+        let table = routing.topics();
         // Removed (or re-created) topics first, so a new incarnation starts empty.
         let stale: Vec<(Arc<str>, i32)> = {
             let ids = self.topic_ids.borrow();
@@ -165,10 +156,7 @@ impl PartitionManager {
         }
         for topic in table.iter() {
             let config = self.topic_config(topic);
-            for partition in 0..topic.partitions {
-                if self.owner_of(&topic.name, partition) != self.shard {
-                    continue;
-                }
+            for partition in routing.owned_by(topic, self.shard) {
                 if let Some(open) = self.get(&topic.name, partition) {
                     // A live config change (AlterConfigs): max.message.bytes
                     // and the timestamp type apply to the next produce, the

@@ -1,0 +1,244 @@
+//! Partition work through the routing seam: produce, read, the long-poll
+//! wait, offsets and record deletion.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+use sluice_io::storage::Chunk;
+use sluice_shards::ShardId;
+
+use super::{by_owner, scatter, Slotted};
+use crate::broker::backend;
+use crate::broker::messages::{
+    DeleteRecordsOutcome, OffsetOutcome, ReadPart, ShardRequest, ShardResponse,
+};
+use crate::broker::shard::ShardState;
+use crate::cluster::{Owner, TopicPartition};
+use crate::partition::ProduceOutcome;
+
+/// Record bytes of a Fetch response: shared with this shard's log buffers,
+/// or copied out of another shard's.
+pub enum FetchRecords {
+    Local(Chunk),
+    Remote(Bytes),
+}
+
+impl AsRef<[u8]> for FetchRecords {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            FetchRecords::Local(chunk) => chunk.as_slice(),
+            FetchRecords::Remote(bytes) => bytes,
+        }
+    }
+}
+
+/// What a read found for one partition, wherever it was read.
+pub struct PartitionRead {
+    pub error_code: i16,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub records: Vec<FetchRecords>,
+    /// Bytes in `records`.
+    pub bytes: usize,
+}
+
+impl PartitionRead {
+    pub fn failed(error_code: i16) -> PartitionRead {
+        PartitionRead {
+            error_code,
+            high_watermark: -1,
+            log_start_offset: -1,
+            records: Vec::new(),
+            bytes: 0,
+        }
+    }
+}
+
+/// Appends each part's records on its owner; acks=0 still waits for the
+/// owners to take the batches (the answer is then not sent).
+pub async fn produce(
+    shard: &ShardState,
+    acks: i16,
+    now_ms: i64,
+    parts: Vec<Slotted<(TopicPartition, Bytes)>>,
+) -> Vec<Slotted<ProduceOutcome>> {
+    scatter(
+        shard,
+        parts,
+        |parts| ShardRequest::Produce {
+            acks,
+            now_ms,
+            parts,
+        },
+        |response| match response {
+            ShardResponse::Produced(outcomes) => Some(outcomes),
+            _ => None,
+        },
+        |reason| ProduceOutcome {
+            error: Some((ResponseError::UnknownServerError, reason.to_string())),
+            base_offset: -1,
+            log_append_time_ms: -1,
+            log_start_offset: -1,
+        },
+    )
+    .await
+}
+
+/// Reads each part: on this shard in place (the log's buffers go to the
+/// socket, no copy), on another through one mesh request per owner.
+pub async fn read(
+    shard: &ShardState,
+    parts: Vec<Slotted<ReadPart>>,
+) -> Vec<Slotted<PartitionRead>> {
+    let here = shard.context().shard_id();
+    let mut answered = Vec::with_capacity(parts.len());
+    let keyed = parts
+        .into_iter()
+        .map(|(slot, part)| (slot, (part.partition.clone(), part)))
+        .collect();
+    let mut remote: BTreeMap<ShardId, Vec<Slotted<ReadPart>>> = BTreeMap::new();
+    for (owner, owned) in by_owner(shard, keyed) {
+        if owner == here {
+            for (slot, (_, part)) in owned {
+                let read = backend::read(shard.partitions(), &part).await;
+                answered.push((
+                    slot,
+                    PartitionRead {
+                        error_code: read.error_code,
+                        high_watermark: read.high_watermark,
+                        log_start_offset: read.log_start_offset,
+                        bytes: read.bytes,
+                        records: read.chunks.into_iter().map(FetchRecords::Local).collect(),
+                    },
+                ));
+            }
+        } else {
+            remote.insert(
+                owner,
+                owned
+                    .into_iter()
+                    .map(|(slot, (_, part))| (slot, part))
+                    .collect(),
+            );
+        }
+    }
+    let calls = remote.into_iter().map(|(owner, parts)| {
+        let (slots, parts): (Vec<usize>, Vec<ReadPart>) = parts.into_iter().unzip();
+        async move {
+            let answer = shard
+                .context()
+                .invoke_on(owner, ShardRequest::Read { parts })
+                .await;
+            (slots, answer)
+        }
+    });
+    for (slots, answer) in futures::future::join_all(calls).await {
+        match answer {
+            Ok(ShardResponse::Read(outcomes)) if outcomes.len() == slots.len() => {
+                for (slot, outcome) in slots.into_iter().zip(outcomes) {
+                    let bytes = outcome.records.len();
+                    answered.push((
+                        slot,
+                        PartitionRead {
+                            error_code: outcome.error_code,
+                            high_watermark: outcome.high_watermark,
+                            log_start_offset: outcome.log_start_offset,
+                            records: if bytes == 0 {
+                                Vec::new()
+                            } else {
+                                vec![FetchRecords::Remote(outcome.records)]
+                            },
+                            bytes,
+                        },
+                    ));
+                }
+            }
+            other => {
+                if let Err(error) = other {
+                    tracing::error!(%error, "owning shard unreachable");
+                }
+                for slot in slots {
+                    answered.push((
+                        slot,
+                        PartitionRead::failed(ResponseError::UnknownServerError.code()),
+                    ));
+                }
+            }
+        }
+    }
+    answered
+}
+
+/// Waits until any of `parts` gets an append, or `timeout`: the owners are
+/// asked concurrently and the first to see data ends the wait.
+pub async fn wait_for_data(shard: &ShardState, parts: Vec<TopicPartition>, timeout: Duration) {
+    let routing = shard.routing();
+    let mut grouped: BTreeMap<ShardId, Vec<TopicPartition>> = BTreeMap::new();
+    for partition in parts {
+        let Owner::Shard(owner) = routing.owner(&partition);
+        grouped.entry(owner).or_default().push(partition);
+    }
+    if grouped.is_empty() {
+        glommio::timer::sleep(timeout).await;
+        return;
+    }
+    let here = shard.context().shard_id();
+    let waits = grouped.into_iter().map(|(owner, parts)| {
+        Box::pin(async move {
+            if owner == here {
+                backend::wait_for_data(shard.partitions(), &parts, timeout).await;
+            } else {
+                let _ = shard
+                    .context()
+                    .invoke_on(owner, ShardRequest::WaitForData { parts, timeout })
+                    .await;
+            }
+        })
+    });
+    futures::future::select_all(waits).await;
+}
+
+/// ListOffsets for each part (a timestamp or Kafka's special values).
+pub async fn list_offsets(
+    shard: &ShardState,
+    parts: Vec<Slotted<(TopicPartition, i64)>>,
+) -> Vec<Slotted<OffsetOutcome>> {
+    scatter(
+        shard,
+        parts,
+        |parts| ShardRequest::ListOffsets { parts },
+        |response| match response {
+            ShardResponse::Offsets(outcomes) => Some(outcomes),
+            _ => None,
+        },
+        |_| OffsetOutcome {
+            error_code: ResponseError::UnknownServerError.code(),
+            timestamp: -1,
+            offset: -1,
+        },
+    )
+    .await
+}
+
+/// DeleteRecords for each part (an offset, or -1 for the high watermark).
+pub async fn delete_records(
+    shard: &ShardState,
+    parts: Vec<Slotted<(TopicPartition, i64)>>,
+) -> Vec<Slotted<DeleteRecordsOutcome>> {
+    scatter(
+        shard,
+        parts,
+        |parts| ShardRequest::DeleteRecords { parts },
+        |response| match response {
+            ShardResponse::RecordsDeleted(outcomes) => Some(outcomes),
+            _ => None,
+        },
+        |_| DeleteRecordsOutcome {
+            error_code: ResponseError::UnknownServerError.code(),
+            low_watermark: -1,
+        },
+    )
+    .await
+}

@@ -1,0 +1,51 @@
+//! A shard's periodic work: the partition tick (lingering writes, flush
+//! intervals, segment rolls), group timers, and retention.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::broker::shard::ShardState;
+use crate::coordinator::GROUP_TICK_INTERVAL;
+use crate::partition::manager::TICK_INTERVAL;
+
+pub(super) async fn tick_loop(state: Rc<ShardState>) {
+    let shutdown = state.context().shutdown_signal();
+    while !shutdown.is_requested() {
+        glommio::timer::sleep(TICK_INTERVAL).await;
+        state.partitions().tick().await;
+    }
+}
+
+/// Group timers: sessions, join and sync deadlines, offset expiry.
+pub(super) async fn group_loop(state: Rc<ShardState>) {
+    let shutdown = state.context().shutdown_signal();
+    while !shutdown.is_requested() {
+        let sleep = glommio::timer::sleep(GROUP_TICK_INTERVAL);
+        if let futures::future::Either::Right(_) =
+            futures::future::select(Box::pin(sleep), Box::pin(shutdown.requested())).await
+        {
+            break;
+        }
+        state.groups().tick(&state.offsets_log()).await;
+    }
+    // Connections drain by finishing their current request: a JoinGroup
+    // waiting for a rebalance must be answered now, not after its timeout.
+    state.groups().release_waiters();
+}
+
+pub(super) async fn retention_loop(state: Rc<ShardState>) {
+    let shutdown = state.context().shutdown_signal();
+    let interval = Duration::from_millis(state.config().retention_check_interval_ms.max(100));
+    loop {
+        let sleep = glommio::timer::sleep(interval);
+        if let futures::future::Either::Right(_) =
+            futures::future::select(Box::pin(sleep), Box::pin(shutdown.requested())).await
+        {
+            return;
+        }
+        state
+            .partitions()
+            .apply_retention(&state.topics(), crate::clock::now_ms())
+            .await;
+    }
+}
