@@ -79,6 +79,7 @@
 //! simulated crashes, for the crash tests.
 
 pub mod batch;
+pub mod batch_builder;
 pub mod compression;
 pub mod config;
 pub mod error;
@@ -87,6 +88,7 @@ pub mod log;
 pub mod notify;
 pub mod records;
 pub mod storage;
+pub mod validate;
 
 pub use config::{FlushPolicy, LogConfig};
 pub use error::{IoError, Result};

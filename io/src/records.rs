@@ -24,7 +24,7 @@
 
 use std::borrow::Cow;
 
-use crate::batch::{self, BatchError, BATCH_HEADER_BYTES};
+use crate::batch::{self, BatchError, BatchHeader, BATCH_HEADER_BYTES};
 use crate::compression::{self, Codec, CompressionError};
 
 /// Why a batch's records could not be read.
@@ -83,6 +83,16 @@ impl<'a> BatchRecords<'a> {
 /// batch is inflated to at most `inflated_bytes_max` bytes.
 pub fn records(batch: &[u8], inflated_bytes_max: usize) -> Result<BatchRecords<'_>, RecordError> {
     let header = batch::validate(batch)?;
+    records_of_validated(batch, header, inflated_bytes_max)
+}
+
+/// The records of a batch whose `header` the caller got from
+/// [`batch::validate`] on these bytes, so the CRC is not computed twice.
+pub fn records_of_validated<'a>(
+    batch: &'a [u8],
+    header: &BatchHeader,
+    inflated_bytes_max: usize,
+) -> Result<BatchRecords<'a>, RecordError> {
     let codec = Codec::from_attributes(header.attributes.get())?;
     let body = &batch[BATCH_HEADER_BYTES..header.total_bytes()];
     let bytes = match codec {
@@ -254,6 +264,21 @@ pub fn encode_record(
     value: Option<&[u8]>,
     out: &mut Vec<u8>,
 ) {
+    encode_record_with_headers(timestamp_delta, offset_delta, key, value, &[0], out);
+}
+
+/// Encodes one record whose headers are already encoded: `headers` is the
+/// header count and the headers as [`Record::headers`] holds them (`[0]`
+/// for none). For rewriting a record with a new offset delta.
+pub fn encode_record_with_headers(
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[u8],
+    out: &mut Vec<u8>,
+) {
+    debug_assert!(!headers.is_empty(), "headers start with their count");
     let mut body = vec![0u8];
     write_varint(timestamp_delta, &mut body);
     write_varint(offset_delta as i64, &mut body);
@@ -266,7 +291,7 @@ pub fn encode_record(
             }
         }
     }
-    write_varint(0, &mut body);
+    body.extend_from_slice(headers);
     write_varint(body.len() as i64, out);
     out.extend(body);
 }
