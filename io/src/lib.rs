@@ -84,6 +84,7 @@ pub mod compression;
 pub mod config;
 pub mod error;
 pub mod index;
+pub mod legacy;
 pub mod log;
 pub mod notify;
 pub mod records;

@@ -29,9 +29,7 @@ pub mod timestamps;
 
 use std::borrow::Cow;
 
-use crate::batch::{
-    self, BatchError, ATTRIBUTE_COMPRESSION_MASK, ATTRIBUTE_CONTROL, MAGIC_V2,
-};
+use crate::batch::{self, BatchError, ATTRIBUTE_COMPRESSION_MASK, ATTRIBUTE_CONTROL, MAGIC_V2};
 use crate::batch_builder::{BatchBuilder, BatchFields};
 use crate::compression::{Codec, CompressionError};
 use crate::records::{records_of_validated, RecordError as ReadError};
@@ -101,7 +99,6 @@ impl ValidationError {
             _ => &[],
         }
     }
-
 }
 
 /// Per-record errors as a batch is walked: the first [`RECORD_ERRORS_MAX`]
@@ -244,9 +241,10 @@ pub fn validate_batch<'a>(
             base_timestamp.wrapping_add(record.timestamp_delta)
         };
         let offset = base_offset + record.offset_delta as i64;
-        if let Some(message) = policy
-            .timestamps
-            .check(timestamp, batch_is_log_append_time, offset, now_ms)
+        if let Some(message) =
+            policy
+                .timestamps
+                .check(timestamp, batch_is_log_append_time, offset, now_ms)
         {
             record_errors.push(index, message, true);
         }

@@ -48,7 +48,13 @@ impl TimestampPolicy {
         after_max_ms: i64,
         difference_max_ms: i64,
     ) -> Self {
-        let or_difference = |ms: i64| if ms == i64::MAX { difference_max_ms } else { ms };
+        let or_difference = |ms: i64| {
+            if ms == i64::MAX {
+                difference_max_ms
+            } else {
+                ms
+            }
+        };
         TimestampPolicy {
             timestamp_type,
             before_max_ms: or_difference(before_max_ms),
