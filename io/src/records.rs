@@ -106,6 +106,47 @@ pub fn records_of_validated<'a>(
     })
 }
 
+/// Kafka's offset-for-timestamp inside one valid batch: the first record
+/// whose timestamp is at least `target_ms`, as `(timestamp, offset)`. A
+/// compressed batch is inflated to at most `inflated_bytes_max` bytes;
+/// `None` if no record is that recent or the records cannot be read within
+/// the bound (the caller then answers with the batch, which is at or before
+/// the record). Uncompressed batches are read in place
+/// ([`batch::first_record_at_or_after`]).
+pub fn first_record_at_or_after(
+    batch: &[u8],
+    target_ms: i64,
+    inflated_bytes_max: usize,
+) -> Option<(i64, u64)> {
+    let header = batch::validate(batch).ok()?;
+    if Codec::from_attributes(header.attributes.get()).ok()? == Codec::None
+        || header.is_log_append_time()
+    {
+        return batch::first_record_at_or_after(batch, target_ms);
+    }
+    let base_offset = header.base_offset() as u64;
+    let base_timestamp = header.base_timestamp.get();
+    let last_offset_delta = header.last_offset_delta.get() as i64;
+    let records = records_of_validated(batch, header, inflated_bytes_max).ok()?;
+    // As for uncompressed batches: only records that all parse, with offset
+    // deltas increasing, are trusted to give an answer.
+    let mut previous_delta = -1i64;
+    let mut found = None;
+    for record in records.iter() {
+        let record = record.ok()?;
+        let delta = record.offset_delta as i64;
+        if delta <= previous_delta || delta > last_offset_delta {
+            return None;
+        }
+        previous_delta = delta;
+        let timestamp = base_timestamp.checked_add(record.timestamp_delta)?;
+        if found.is_none() && timestamp >= target_ms {
+            found = Some((timestamp, base_offset + delta as u64));
+        }
+    }
+    found
+}
+
 pub struct RecordIter<'a> {
     rest: &'a [u8],
     index: usize,
@@ -343,6 +384,22 @@ mod tests {
             assert_eq!(read[2].offset_delta, 2);
             assert_eq!(read[2].timestamp_delta, 20);
             assert_eq!(read[2].value, Some(&b"value"[..]));
+        }
+    }
+
+    #[test]
+    fn timestamp_lookups_reach_into_compressed_batches() {
+        let keys: [Option<&[u8]>; 3] = [None, None, None];
+        for codec in [Codec::None, Codec::Gzip, Codec::Lz4, Codec::Zstd] {
+            // Records at 0, 10, 20 (the helper's deltas), base offset 0.
+            let bytes = batch(codec, &keys);
+            assert_eq!(first_record_at_or_after(&bytes, 5, 1 << 20), Some((10, 1)));
+            assert_eq!(first_record_at_or_after(&bytes, 20, 1 << 20), Some((20, 2)));
+            assert_eq!(first_record_at_or_after(&bytes, 21, 1 << 20), None);
+            if codec != Codec::None {
+                // Past the bound: no answer (the caller falls back to the batch).
+                assert_eq!(first_record_at_or_after(&bytes, 5, 4), None, "{codec:?}");
+            }
         }
     }
 
