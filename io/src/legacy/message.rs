@@ -217,7 +217,8 @@ mod tests {
     fn crcs_match_known_values() {
         // aiokafka's and kafka-python's legacy record tests: key, value,
         // timestamp 9999999, and the CRC-32 each client computes for v0, v1.
-        let cases: [(Option<&[u8]>, Option<&[u8]>, [u32; 2]); 5] = [
+        type Case<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, [u32; 2]);
+        let cases: [Case<'_>; 5] = [
             (
                 Some(b"test"),
                 Some(b"Super"),
