@@ -187,6 +187,36 @@ pub fn set_log_append_time(batch: &mut [u8], timestamp_ms: i64) {
         .set(crc);
 }
 
+/// Writes `timestamp_ms` as the batch's max timestamp (keeping CreateTime)
+/// and recomputes the CRC: the fix for a producer whose header disagrees
+/// with its records, so the time index and ListOffsets see the real maximum.
+///
+/// # Panics
+/// If `batch` is shorter than a header (callers pass validated batches).
+pub fn set_max_timestamp(batch: &mut [u8], timestamp_ms: i64) {
+    let header = header_mut(batch).expect("validated batch has a header");
+    header.max_timestamp.set(timestamp_ms);
+    let crc = compute_crc(batch);
+    header_mut(batch)
+        .expect("validated batch has a header")
+        .crc
+        .set(crc);
+}
+
+/// Attributes bit 4: the batch belongs to a transaction.
+pub const ATTRIBUTE_TRANSACTIONAL: i16 = 1 << 4;
+/// Attributes bit 5: the batch holds a control record (a transaction marker).
+pub const ATTRIBUTE_CONTROL: i16 = 1 << 5;
+
+/// Whose clock a batch's timestamps are (attributes bit 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimestampType {
+    /// The producer's (`message.timestamp.type=CreateTime`).
+    CreateTime,
+    /// The broker's, at append (`LogAppendTime`).
+    LogAppendTime,
+}
+
 /// Walks the batches in `bytes`, validating each; yields
 /// `(position, batch bytes)` or the first error with its position.
 pub fn iter(bytes: &[u8]) -> BatchIter<'_> {

@@ -74,6 +74,11 @@ impl Codec {
 const XERIAL_MAGIC: &[u8; 8] = b"\x82SNAPPY\0";
 /// xerial's header: magic, then version and compatible version (i32 BE each).
 const XERIAL_HEADER_BYTES: usize = 16;
+/// The version and compatible version xerial's `SnappyOutputStream` writes.
+const XERIAL_VERSION: i32 = 1;
+const XERIAL_COMPATIBLE_VERSION: i32 = 1;
+/// Uncompressed bytes per xerial block (its default block size).
+const XERIAL_BLOCK_BYTES: usize = 32 * 1024;
 /// How much output a streaming decoder produces per read.
 const READ_STEP_BYTES: usize = 64 * 1024;
 
@@ -202,8 +207,9 @@ fn snappy(input: &[u8], limit: usize) -> Result<Vec<u8>, CompressionError> {
     Ok(output)
 }
 
-/// Compresses `input` with `codec` (tests, benchmarks, and later
-/// down-conversion and compaction output).
+/// Compresses `input` with `codec`, in the framing Kafka's Java clients
+/// write (snappy in xerial's framing, lz4 as an LZ4 frame): for batches the
+/// broker writes itself (conversion, compaction), tests and benchmarks.
 pub fn compress(codec: Codec, input: &[u8]) -> Result<Vec<u8>, CompressionError> {
     use std::io::Write;
     let failed = |detail: String| CompressionError::Corrupt { codec, detail };
@@ -217,9 +223,22 @@ pub fn compress(codec: Codec, input: &[u8]) -> Result<Vec<u8>, CompressionError>
                 .map_err(|e| failed(e.to_string()))?;
             encoder.finish().map_err(|e| failed(e.to_string()))
         }
-        Codec::Snappy => snap::raw::Encoder::new()
-            .compress_vec(input)
-            .map_err(|e| failed(e.to_string())),
+        Codec::Snappy => {
+            // xerial's framing, as Kafka's Java clients and broker write it;
+            // every client that reads snappy reads this framing.
+            let mut framed = XERIAL_MAGIC.to_vec();
+            framed.extend_from_slice(&XERIAL_VERSION.to_be_bytes());
+            framed.extend_from_slice(&XERIAL_COMPATIBLE_VERSION.to_be_bytes());
+            let mut encoder = snap::raw::Encoder::new();
+            for block in input.chunks(XERIAL_BLOCK_BYTES) {
+                let packed = encoder
+                    .compress_vec(block)
+                    .map_err(|e| failed(e.to_string()))?;
+                framed.extend_from_slice(&(packed.len() as u32).to_be_bytes());
+                framed.extend_from_slice(&packed);
+            }
+            Ok(framed)
+        }
         Codec::Lz4 => {
             let mut encoder = lz4_flex::frame::FrameEncoder::new(Vec::new());
             encoder
@@ -289,6 +308,20 @@ mod tests {
                 Err(CompressionError::TooLarge { .. })
             ));
         }
+    }
+
+    #[test]
+    fn snappy_output_is_xerial_framed() {
+        let input = sample();
+        let packed = compress(Codec::Snappy, &input).unwrap();
+        assert!(packed.starts_with(XERIAL_MAGIC));
+        assert_eq!(&packed[8..16], &[0, 0, 0, 1, 0, 0, 0, 1]);
+        assert_eq!(
+            decompress(Codec::Snappy, &packed, input.len()).unwrap(),
+            input
+        );
+        let empty = compress(Codec::Snappy, &[]).unwrap();
+        assert_eq!(decompress(Codec::Snappy, &empty, 0).unwrap(), b"");
     }
 
     #[test]

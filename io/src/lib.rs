@@ -79,14 +79,17 @@
 //! simulated crashes, for the crash tests.
 
 pub mod batch;
+pub mod batch_builder;
 pub mod compression;
 pub mod config;
 pub mod error;
 pub mod index;
+pub mod legacy;
 pub mod log;
 pub mod notify;
 pub mod records;
 pub mod storage;
+pub mod validate;
 pub mod varint;
 
 pub use config::{FlushPolicy, LogConfig};

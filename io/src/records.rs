@@ -24,7 +24,7 @@
 
 use std::borrow::Cow;
 
-use crate::batch::{self, BatchError, BATCH_HEADER_BYTES};
+use crate::batch::{self, BatchError, BatchHeader, BATCH_HEADER_BYTES};
 use crate::compression::{self, Codec, CompressionError};
 pub use crate::varint::{read_varint, write_varint};
 
@@ -84,6 +84,16 @@ impl<'a> BatchRecords<'a> {
 /// batch is inflated to at most `inflated_bytes_max` bytes.
 pub fn records(batch: &[u8], inflated_bytes_max: usize) -> Result<BatchRecords<'_>, RecordError> {
     let header = batch::validate(batch)?;
+    records_of_validated(batch, header, inflated_bytes_max)
+}
+
+/// The records of a batch whose `header` the caller got from
+/// [`batch::validate`] on these bytes, so the CRC is not computed twice.
+pub fn records_of_validated<'a>(
+    batch: &'a [u8],
+    header: &BatchHeader,
+    inflated_bytes_max: usize,
+) -> Result<BatchRecords<'a>, RecordError> {
     let codec = Codec::from_attributes(header.attributes.get())?;
     let body = &batch[BATCH_HEADER_BYTES..header.total_bytes()];
     let bytes = match codec {
@@ -95,6 +105,47 @@ pub fn records(batch: &[u8], inflated_bytes_max: usize) -> Result<BatchRecords<'
         declared_count: header.record_count.get(),
         bytes,
     })
+}
+
+/// Kafka's offset-for-timestamp inside one valid batch: the first record
+/// whose timestamp is at least `target_ms`, as `(timestamp, offset)`. A
+/// compressed batch is inflated to at most `inflated_bytes_max` bytes;
+/// `None` if no record is that recent or the records cannot be read within
+/// the bound (the caller then answers with the batch, which is at or before
+/// the record). Uncompressed batches are read in place
+/// ([`batch::first_record_at_or_after`]).
+pub fn first_record_at_or_after(
+    batch: &[u8],
+    target_ms: i64,
+    inflated_bytes_max: usize,
+) -> Option<(i64, u64)> {
+    let header = batch::validate(batch).ok()?;
+    if Codec::from_attributes(header.attributes.get()).ok()? == Codec::None
+        || header.is_log_append_time()
+    {
+        return batch::first_record_at_or_after(batch, target_ms);
+    }
+    let base_offset = header.base_offset() as u64;
+    let base_timestamp = header.base_timestamp.get();
+    let last_offset_delta = header.last_offset_delta.get() as i64;
+    let records = records_of_validated(batch, header, inflated_bytes_max).ok()?;
+    // As for uncompressed batches: only records that all parse, with offset
+    // deltas increasing, are trusted to give an answer.
+    let mut previous_delta = -1i64;
+    let mut found = None;
+    for record in records.iter() {
+        let record = record.ok()?;
+        let delta = record.offset_delta as i64;
+        if delta <= previous_delta || delta > last_offset_delta {
+            return None;
+        }
+        previous_delta = delta;
+        let timestamp = base_timestamp.checked_add(record.timestamp_delta)?;
+        if found.is_none() && timestamp >= target_ms {
+            found = Some((timestamp, base_offset + delta as u64));
+        }
+    }
+    found
 }
 
 pub struct RecordIter<'a> {
@@ -227,6 +278,21 @@ pub fn encode_record(
     value: Option<&[u8]>,
     out: &mut Vec<u8>,
 ) {
+    encode_record_with_headers(timestamp_delta, offset_delta, key, value, &[0], out);
+}
+
+/// Encodes one record whose headers are already encoded: `headers` is the
+/// header count and the headers as [`Record::headers`] holds them (`[0]`
+/// for none). For rewriting a record with a new offset delta.
+pub fn encode_record_with_headers(
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[u8],
+    out: &mut Vec<u8>,
+) {
+    debug_assert!(!headers.is_empty(), "headers start with their count");
     let mut body = vec![0u8];
     write_varint(timestamp_delta, &mut body);
     write_varint(offset_delta as i64, &mut body);
@@ -239,7 +305,7 @@ pub fn encode_record(
             }
         }
     }
-    write_varint(0, &mut body);
+    body.extend_from_slice(headers);
     write_varint(body.len() as i64, out);
     out.extend(body);
 }
@@ -291,6 +357,22 @@ mod tests {
             assert_eq!(read[2].offset_delta, 2);
             assert_eq!(read[2].timestamp_delta, 20);
             assert_eq!(read[2].value, Some(&b"value"[..]));
+        }
+    }
+
+    #[test]
+    fn timestamp_lookups_reach_into_compressed_batches() {
+        let keys: [Option<&[u8]>; 3] = [None, None, None];
+        for codec in [Codec::None, Codec::Gzip, Codec::Lz4, Codec::Zstd] {
+            // Records at 0, 10, 20 (the helper's deltas), base offset 0.
+            let bytes = batch(codec, &keys);
+            assert_eq!(first_record_at_or_after(&bytes, 5, 1 << 20), Some((10, 1)));
+            assert_eq!(first_record_at_or_after(&bytes, 20, 1 << 20), Some((20, 2)));
+            assert_eq!(first_record_at_or_after(&bytes, 21, 1 << 20), None);
+            if codec != Codec::None {
+                // Past the bound: no answer (the caller falls back to the batch).
+                assert_eq!(first_record_at_or_after(&bytes, 5, 4), None, "{codec:?}");
+            }
         }
     }
 

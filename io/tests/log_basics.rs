@@ -166,3 +166,30 @@ fn timestamps_retention_truncation() {
         assert_eq!(reopened.log_end_offset(), 252);
     });
 }
+
+#[test]
+fn a_corrected_max_timestamp_is_written_and_indexed() {
+    block_on(async {
+        let log = PartitionLog::open(MemStorage::new(), Path::new("/data/t-2"), small_segments())
+            .await
+            .unwrap();
+        // The producer's header says 5; validation found 500 in its records.
+        let info = log
+            .append(
+                &build_test_batch(3, 40, 5),
+                0,
+                AppendTime::CreateWithMaxTimestamp(500),
+            )
+            .await
+            .unwrap();
+        assert_eq!(info.max_timestamp_ms, 500);
+        log.wait_durable(info.last_offset + 1).await.unwrap();
+        let read = log.read(0, 10_000, true).await.unwrap().to_vec();
+        let header = sluice_io::batch::validate(&read).expect("CRC recomputed");
+        assert_eq!(header.max_timestamp(), 500);
+        assert_eq!(header.base_timestamp.get(), 5);
+        // The time index and the lookup see the real maximum.
+        assert_eq!(log.max_timestamp(), Some((500, 2)));
+        assert_eq!(log.offset_for_timestamp(400).await.unwrap(), Some((500, 0)));
+    });
+}

@@ -88,15 +88,10 @@ pub async fn produce(
         async move {
             match local {
                 Some(partition) => partition.produce(records, acks, now_ms).await,
-                None => ProduceOutcome {
-                    error: Some((
-                        ResponseError::NotLeaderOrFollower,
-                        "partition is not on this shard".into(),
-                    )),
-                    base_offset: -1,
-                    log_append_time_ms: -1,
-                    log_start_offset: -1,
-                },
+                None => ProduceOutcome::failed(
+                    ResponseError::NotLeaderOrFollower,
+                    "partition is not on this shard",
+                ),
             }
         }
     });

@@ -14,6 +14,11 @@
 //! | `max.message.bytes` | `message.max.bytes` | largest batch accepted |
 //! | `cleanup.policy` | `delete` | `delete` applies retention; `compact` is accepted, but logs are not compacted yet (a reader sees every record, a superset of what compaction keeps) |
 //! | `message.timestamp.type` | `CreateTime` | `LogAppendTime` makes the broker stamp batches |
+//! | `message.timestamp.before.max.ms` | unlimited | a CreateTime record older than this is refused (`INVALID_TIMESTAMP`) |
+//! | `message.timestamp.after.max.ms` | unlimited | a CreateTime record this far in the future is refused |
+//! | `message.timestamp.difference.max.ms` | unlimited | both of the above where they are left unlimited (Kafka 3.6's rule) |
+//! | `message.format.version` | `3.0-IV1` | validated; the log is always v2 (Kafka 3.0+ ignores the setting too); v0/v1 producers are converted |
+//! | `message.downconversion.enable` | `true` | `false` refuses consumers that need v0/v1 (Fetch v0-3) |
 //! | `min.insync.replicas` | `1` | checked for `acks=all` |
 //! | `compression.type` | `producer` | batches are kept as the producer compressed them; other values are accepted, recompression is not implemented yet |
 //!
@@ -69,6 +74,11 @@ pub const CLEANUP_POLICY: &str = "cleanup.policy";
 pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
 pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
 pub const COMPRESSION_TYPE: &str = "compression.type";
+pub const MESSAGE_TIMESTAMP_BEFORE_MAX_MS: &str = "message.timestamp.before.max.ms";
+pub const MESSAGE_TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after.max.ms";
+pub const MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS: &str = "message.timestamp.difference.max.ms";
+pub const MESSAGE_FORMAT_VERSION: &str = "message.format.version";
+pub const MESSAGE_DOWNCONVERSION_ENABLE: &str = "message.downconversion.enable";
 
 use ConfigType::{Boolean, Double, Int, List, Long, String as Str};
 use DefaultValue::Text;
@@ -128,32 +138,29 @@ const TOPIC_KEYS: &[KeySpec] = &[
         Text("false"),
     )
     .unused(),
-    KeySpec::new("message.downconversion.enable", Boolean, 0, 0, Text("true")).unused(),
-    KeySpec::new("message.format.version", Str, 0, 0, Text("3.0-IV1")).unused(),
+    KeySpec::new(MESSAGE_DOWNCONVERSION_ENABLE, Boolean, 0, 0, Text("true")),
+    KeySpec::new(MESSAGE_FORMAT_VERSION, Str, 0, 0, Text("3.0-IV1")),
     KeySpec::new(
-        "message.timestamp.difference.max.ms",
+        MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS,
         Long,
         0,
         LONG_MAX,
         Text("9223372036854775807"),
-    )
-    .unused(),
+    ),
     KeySpec::new(
-        "message.timestamp.before.max.ms",
+        MESSAGE_TIMESTAMP_BEFORE_MAX_MS,
         Long,
         0,
         LONG_MAX,
         Text("9223372036854775807"),
-    )
-    .unused(),
+    ),
     KeySpec::new(
-        "message.timestamp.after.max.ms",
+        MESSAGE_TIMESTAMP_AFTER_MAX_MS,
         Long,
         0,
         LONG_MAX,
         Text("9223372036854775807"),
-    )
-    .unused(),
+    ),
     KeySpec::new(
         "leader.replication.throttled.replicas",
         List,
@@ -242,6 +249,16 @@ pub struct TopicConfig {
     pub message_timestamp_type: TimestampType,
     pub min_insync_replicas: i32,
     pub compression_type: CompressionType,
+    /// `message.timestamp.before.max.ms`; i64::MAX is unlimited.
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`; i64::MAX is unlimited.
+    pub message_timestamp_after_max_ms: i64,
+    /// `message.timestamp.difference.max.ms` (deprecated in Kafka 3.6).
+    pub message_timestamp_difference_max_ms: i64,
+    /// `message.format.version`, as given (validated).
+    pub message_format_version: String,
+    /// `message.downconversion.enable`.
+    pub message_downconversion_enable: bool,
     /// The topic's own settings, rendered as Kafka renders them.
     overrides: BTreeMap<&'static str, String>,
 }
@@ -265,6 +282,11 @@ impl Default for TopicConfig {
             message_timestamp_type: TimestampType::CreateTime,
             min_insync_replicas: 1,
             compression_type: CompressionType::Producer,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: i64::MAX,
+            message_timestamp_difference_max_ms: i64::MAX,
+            message_format_version: "3.0-IV1".to_string(),
+            message_downconversion_enable: true,
             overrides: BTreeMap::new(),
         }
     }
@@ -299,6 +321,7 @@ impl TopicConfig {
             Value::Text(t) => t.as_str(),
             _ => "",
         };
+        let flag = matches!(parsed, Value::Bool(true));
         let mut rendered = parsed.render();
         match spec.name {
             SEGMENT_BYTES => self.segment_bytes = number as u64,
@@ -310,6 +333,18 @@ impl TopicConfig {
             INDEX_INTERVAL_BYTES => self.index_interval_bytes = number as u64,
             MAX_MESSAGE_BYTES => self.max_message_bytes = number as usize,
             MIN_INSYNC_REPLICAS => self.min_insync_replicas = number as i32,
+            MESSAGE_TIMESTAMP_BEFORE_MAX_MS => self.message_timestamp_before_max_ms = number,
+            MESSAGE_TIMESTAMP_AFTER_MAX_MS => self.message_timestamp_after_max_ms = number,
+            MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS => {
+                self.message_timestamp_difference_max_ms = number
+            }
+            MESSAGE_DOWNCONVERSION_ENABLE => self.message_downconversion_enable = flag,
+            MESSAGE_FORMAT_VERSION => {
+                if record_format_magic(text).is_none() {
+                    return Err(invalid(format!("Version `{text}` is not a valid version")));
+                }
+                self.message_format_version = text.to_string();
+            }
             CLEANUP_POLICY => {
                 let mut policy = CleanupPolicy {
                     delete: false,
@@ -394,6 +429,13 @@ impl TopicConfig {
             .to_string(),
             MESSAGE_TIMESTAMP_TYPE => format!("{:?}", self.message_timestamp_type),
             MIN_INSYNC_REPLICAS => self.min_insync_replicas.to_string(),
+            MESSAGE_TIMESTAMP_BEFORE_MAX_MS => self.message_timestamp_before_max_ms.to_string(),
+            MESSAGE_TIMESTAMP_AFTER_MAX_MS => self.message_timestamp_after_max_ms.to_string(),
+            MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS => {
+                self.message_timestamp_difference_max_ms.to_string()
+            }
+            MESSAGE_FORMAT_VERSION => self.message_format_version.clone(),
+            MESSAGE_DOWNCONVERSION_ENABLE => self.message_downconversion_enable.to_string(),
             COMPRESSION_TYPE => {
                 let name = COMPRESSION_TYPES
                     .iter()
@@ -405,6 +447,28 @@ impl TopicConfig {
                 _ => String::new(),
             },
         }
+    }
+}
+
+/// The record format (magic) a `message.format.version` stands for: 0
+/// before 0.10.0-IV1, 1 before 0.11.0, 2 since. `None` for a string that
+/// is not one of Kafka's versions (`0.8.0` to `0.11.0`, `1.0` to `3.x`,
+/// each optionally with an `-IVn` suffix), which Kafka refuses.
+pub fn record_format_magic(version: &str) -> Option<u8> {
+    let (release, iv) = match version.split_once("-IV") {
+        Some((release, iv)) => (release, Some(iv.parse::<u32>().ok()?)),
+        None => (version, None),
+    };
+    let parts: Vec<u32> = release
+        .split('.')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    match parts.as_slice() {
+        [0, 8, 0..=2] | [0, 9, 0] => Some(0),
+        [0, 10, 0] => Some(if iv == Some(0) { 0 } else { 1 }),
+        [0, 10, 1..=2] => Some(1),
+        [0, 11, 0] | [1..=3, _] => Some(2),
+        _ => None,
     }
 }
 
@@ -638,6 +702,9 @@ mod tests {
             invalid("message.timestamp.type", "createtime").contains("CreateTime, LogAppendTime")
         );
         assert!(invalid("compression.type", "brotli").contains("zstd"));
+        assert!(invalid("message.format.version", "0.7").contains("not a valid version"));
+        assert!(invalid("message.timestamp.before.max.ms", "-1").contains("at least 0"));
+        assert!(invalid("message.downconversion.enable", "no").contains("true or false"));
     }
 
     #[test]
@@ -677,6 +744,40 @@ mod tests {
         let mut c2 = c.clone();
         assert!(c2.set("segment.bytes", "1").is_err());
         assert_eq!(c2, c);
+    }
+
+    #[test]
+    fn message_format_versions_name_their_record_format() {
+        for (version, magic) in [
+            ("0.8.2", 0),
+            ("0.9.0", 0),
+            ("0.10.0-IV0", 0),
+            ("0.10.0-IV1", 1),
+            ("0.10.0", 1),
+            ("0.10.2", 1),
+            ("0.10.2-IV0", 1),
+            ("0.11.0", 2),
+            ("2.8", 2),
+            ("3.0-IV1", 2),
+        ] {
+            assert_eq!(record_format_magic(version), Some(magic), "{version}");
+        }
+        for bad in ["", "0.7.0", "4.0.0.1", "0.10.3", "x", "3.0-IVx", "0.8"] {
+            assert_eq!(record_format_magic(bad), None, "{bad}");
+        }
+        let c = TopicConfig::default();
+        let mut changed = c.clone();
+        changed.set("message.format.version", "0.10.2").unwrap();
+        changed
+            .set("message.downconversion.enable", "false")
+            .unwrap();
+        changed
+            .set("message.timestamp.after.max.ms", "3600000")
+            .unwrap();
+        assert_eq!(changed.message_format_version, "0.10.2");
+        assert!(!changed.message_downconversion_enable);
+        assert_eq!(changed.message_timestamp_after_max_ms, 3_600_000);
+        assert_eq!(c.message_timestamp_before_max_ms, i64::MAX);
     }
 
     #[test]

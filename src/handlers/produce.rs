@@ -6,7 +6,9 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -19,12 +21,7 @@ use crate::cluster::TopicPartition;
 use crate::partition::ProduceOutcome;
 
 fn failed(error: ResponseError, message: impl Into<String>) -> ProduceOutcome {
-    ProduceOutcome {
-        error: Some((error, message.into())),
-        base_offset: -1,
-        log_append_time_ms: -1,
-        log_start_offset: -1,
-    }
+    ProduceOutcome::failed(error, message)
 }
 
 pub async fn handle(
@@ -112,6 +109,19 @@ pub async fn handle(
                 .with_base_offset(outcome.base_offset)
                 .with_log_append_time_ms(outcome.log_append_time_ms)
                 .with_log_start_offset(outcome.log_start_offset)
+                .with_record_errors(
+                    outcome
+                        .record_errors
+                        .into_iter()
+                        .map(|(index, message)| {
+                            BatchIndexAndErrorMessage::default()
+                                .with_batch_index(index)
+                                .with_batch_index_error_message(Some(StrBytes::from_string(
+                                    message,
+                                )))
+                        })
+                        .collect(),
+                )
                 .with_error_message(message),
         );
     }

@@ -12,10 +12,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sluice_io::batch;
 use sluice_io::storage::dma::DmaStorage;
+use sluice_io::validate::TimestampPolicy;
 use sluice_io::{FlushPolicy, LogConfig, PartitionLog, Retention};
 use sluice_shards::ShardId;
 
+use super::validation::RecordRules;
 use super::{Partition, PartitionSettings};
 use crate::cluster::{RoutingTable, TopicInfo, TopicTable};
 use crate::config::{TimestampType, TopicConfig, TopicDefaults};
@@ -45,9 +48,21 @@ pub fn log_config(topic: &TopicConfig) -> LogConfig {
 }
 
 fn settings(topic: &TopicConfig) -> PartitionSettings {
+    let timestamp_type = match topic.message_timestamp_type {
+        TimestampType::CreateTime => batch::TimestampType::CreateTime,
+        TimestampType::LogAppendTime => batch::TimestampType::LogAppendTime,
+    };
     PartitionSettings {
-        batch_bytes_max: topic.max_message_bytes,
-        log_append_time: topic.message_timestamp_type == TimestampType::LogAppendTime,
+        rules: RecordRules {
+            batch_bytes_max: topic.max_message_bytes,
+            timestamps: TimestampPolicy::from_settings(
+                timestamp_type,
+                topic.message_timestamp_before_max_ms,
+                topic.message_timestamp_after_max_ms,
+                topic.message_timestamp_difference_max_ms,
+            ),
+        },
+        downconversion_enabled: topic.message_downconversion_enable,
     }
 }
 
@@ -159,7 +174,7 @@ impl PartitionManager {
             for partition in routing.owned_by(topic, self.shard) {
                 if let Some(open) = self.get(&topic.name, partition) {
                     // A live config change (AlterConfigs): max.message.bytes
-                    // and the timestamp type apply to the next produce, the
+                    // and the timestamp settings apply to the next produce, the
                     // segment limits to the next roll check; retention is
                     // read from the table at every retention pass.
                     open.set_settings(settings(&config));

@@ -4,27 +4,31 @@
 
 pub mod manager;
 pub mod producer_state;
+pub mod validation;
 
 use std::cell::RefCell;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
-use sluice_io::batch::{self, BatchError};
+use sluice_io::batch;
 use sluice_io::storage::dma::DmaStorage;
 use sluice_io::{AppendTime, IoError, LogRead, PartitionLog};
 
 use crate::protocol::errors;
-use producer_state::{ProducerBatch, ProducerState, SequenceCheck};
+use producer_state::{ProducerState, SequenceCheck};
 use sluice_io::notify::Notify;
+use validation::{check_records, producer_batch, RecordRules, RecordsFormat};
 
 /// Settings a partition takes from its topic's config.
 #[derive(Clone, Debug)]
 pub struct PartitionSettings {
-    /// `max.message.bytes`: the largest batch accepted.
-    pub batch_bytes_max: usize,
-    /// `message.timestamp.type=LogAppendTime`.
-    pub log_append_time: bool,
+    /// `max.message.bytes` and the `message.timestamp.*` rules produced
+    /// records must pass.
+    pub rules: RecordRules,
+    /// `message.downconversion.enable`: whether consumers that read only
+    /// v0/v1 (Fetch v0-3) are served.
+    pub downconversion_enabled: bool,
 }
 
 /// What a produce did for one partition.
@@ -35,15 +39,19 @@ pub struct ProduceOutcome {
     /// -1 unless the topic uses LogAppendTime.
     pub log_append_time_ms: i64,
     pub log_start_offset: i64,
+    /// (batch index, message) of each refused record, for Produce v8+.
+    pub record_errors: Vec<(i32, String)>,
 }
 
 impl ProduceOutcome {
-    fn failed(error: ResponseError, message: impl Into<String>) -> Self {
+    /// A refusal without per-record errors.
+    pub fn failed(error: ResponseError, message: impl Into<String>) -> Self {
         ProduceOutcome {
             error: Some((error, message.into())),
             base_offset: -1,
             log_append_time_ms: -1,
             log_start_offset: -1,
+            record_errors: Vec::new(),
         }
     }
 }
@@ -85,6 +93,11 @@ impl Partition {
         *self.settings.borrow_mut() = settings;
     }
 
+    /// The topic's `message.downconversion.enable`.
+    pub fn downconversion_enabled(&self) -> bool {
+        self.settings.borrow().downconversion_enabled
+    }
+
     /// Scans the log's batch headers for producer ids and sequences.
     async fn rebuild_producer_state(&self) -> Result<(), IoError> {
         let mut offset = self.log.log_start_offset();
@@ -111,14 +124,34 @@ impl Partition {
         Ok(())
     }
 
-    /// Appends one produce request's records for this partition and waits
-    /// for durability unless `acks` is 0.
+    /// Appends one produce request's records (Produce v3+: one v2 batch)
+    /// for this partition and waits for durability unless `acks` is 0.
     pub async fn produce(&self, records: Bytes, acks: i16, now_ms: i64) -> ProduceOutcome {
-        let settings = self.settings.borrow().clone();
-        let producer = match check_records(&records, settings.batch_bytes_max) {
-            Ok(producer) => producer,
-            Err((error, message)) => return ProduceOutcome::failed(error, message),
+        self.produce_records(records, RecordsFormat::V2Batch, acks, now_ms)
+            .await
+    }
+
+    /// [`produce`](Self::produce) for records of `format`: Produce v0-2
+    /// pass [`RecordsFormat::MessageSet`], whose v0/v1 messages are
+    /// converted to one v2 batch.
+    pub async fn produce_records(
+        &self,
+        records: Bytes,
+        format: RecordsFormat,
+        acks: i16,
+        now_ms: i64,
+    ) -> ProduceOutcome {
+        let rules = self.settings.borrow().rules;
+        let checked = match check_records(&records, format, &rules, now_ms) {
+            Ok(checked) => checked,
+            Err(refusal) => {
+                return ProduceOutcome {
+                    record_errors: refusal.record_errors,
+                    ..ProduceOutcome::failed(refusal.error, refusal.message)
+                }
+            }
         };
+        let producer = checked.producer;
         let ordered = self.append_order.lock().await;
         let check = self.producers.borrow().check(&producer);
         match check {
@@ -129,6 +162,7 @@ impl Partition {
                     base_offset: base_offset as i64,
                     log_append_time_ms: -1,
                     log_start_offset: self.log.log_start_offset() as i64,
+                    record_errors: Vec::new(),
                 };
             }
             SequenceCheck::Reject(error) => {
@@ -141,12 +175,8 @@ impl Partition {
                 );
             }
         }
-        let time = if settings.log_append_time {
-            AppendTime::LogAppend(now_ms)
-        } else {
-            AppendTime::Create
-        };
-        let info = match self.log.append(&records, now_ms, time).await {
+        let time = checked.append_time;
+        let info = match self.log.append(&checked.batch, now_ms, time).await {
             Ok(info) => info,
             Err(error) => {
                 return ProduceOutcome::failed(errors::from_io(&error), error.to_string())
@@ -165,8 +195,12 @@ impl Partition {
         ProduceOutcome {
             error: None,
             base_offset: info.base_offset as i64,
-            log_append_time_ms: if settings.log_append_time { now_ms } else { -1 },
+            log_append_time_ms: match time {
+                AppendTime::LogAppend(append_ms) => append_ms,
+                _ => -1,
+            },
             log_start_offset: self.log.log_start_offset() as i64,
+            record_errors: Vec::new(),
         }
     }
 
@@ -194,81 +228,5 @@ impl Partition {
             self.arrivals.notify();
         }
         result
-    }
-}
-
-/// Kafka's rules for a produce request's records (v3 and later): exactly one
-/// v2 batch, valid, within `max.message.bytes`.
-fn check_records(
-    records: &[u8],
-    batch_bytes_max: usize,
-) -> Result<ProducerBatch, (ResponseError, String)> {
-    let header = batch::validate(records).map_err(|error| match error {
-        BatchError::BadMagic(magic) => (
-            ResponseError::UnsupportedForMessageFormat,
-            format!("message format v{magic} (magic {magic}) is not supported; produce v2 record batches"),
-        ),
-        other => (ResponseError::CorruptMessage, other.to_string()),
-    })?;
-    let total = header.total_bytes();
-    if total != records.len() {
-        return Err((
-            ResponseError::InvalidRecord,
-            "Produce requests with version 3 and above are only allowed to contain exactly one record batch".into(),
-        ));
-    }
-    if total > batch_bytes_max {
-        return Err((
-            ResponseError::MessageTooLarge,
-            format!("batch of {total} bytes exceeds max.message.bytes {batch_bytes_max}"),
-        ));
-    }
-    Ok(producer_batch(header))
-}
-
-fn producer_batch(header: &batch::BatchHeader) -> ProducerBatch {
-    ProducerBatch {
-        producer_id: header.producer_id.get(),
-        epoch: header.producer_epoch.get(),
-        base_sequence: header.base_sequence.get(),
-        record_count: header.record_count.get(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sluice_io::batch::build_test_batch;
-
-    #[test]
-    fn records_checks_follow_kafka() {
-        let one = build_test_batch(3, 100, 0);
-        assert!(check_records(&one, 1 << 20).is_ok());
-        let mut two = one.clone();
-        two.extend_from_slice(&one);
-        assert_eq!(
-            check_records(&two, 1 << 20).unwrap_err().0,
-            ResponseError::InvalidRecord
-        );
-        assert_eq!(
-            check_records(&one, 50).unwrap_err().0,
-            ResponseError::MessageTooLarge
-        );
-        let mut corrupt = one.clone();
-        *corrupt.last_mut().unwrap() ^= 1;
-        assert_eq!(
-            check_records(&corrupt, 1 << 20).unwrap_err().0,
-            ResponseError::CorruptMessage
-        );
-        let mut old = one.clone();
-        old[16] = 1;
-        assert_eq!(
-            check_records(&old, 1 << 20).unwrap_err().0,
-            ResponseError::UnsupportedForMessageFormat
-        );
-        assert_eq!(
-            check_records(&[], 1 << 20).unwrap_err().0,
-            ResponseError::CorruptMessage
-        );
     }
 }

@@ -4,6 +4,7 @@ v1, ApiVersions v0 response, Produce v3, record batch v2) to say exactly
 which bytes go out.
 """
 
+import gzip as gzip_module
 import socket
 import struct
 
@@ -15,7 +16,12 @@ API_VERSIONS = 18
 
 NONE = 0
 CORRUPT_MESSAGE = 2
+INVALID_TIMESTAMP = 32
 UNSUPPORTED_VERSION = 35
+INVALID_RECORD = 87
+
+# Batch attributes bit 3: the timestamps are the broker's (LogAppendTime).
+ATTRIBUTE_LOG_APPEND_TIME = 0x08
 
 # Offset of the CRC field in a v2 batch: base offset (8), batch length (4),
 # partition leader epoch (4), magic (1).
@@ -67,10 +73,10 @@ def string(s):
     return struct.pack(">h", len(data)) + data
 
 
-def record(offset_delta, value, key=None):
+def record(offset_delta, value, key=None, timestamp_delta=0):
     body = (
         struct.pack(">b", 0)  # attributes
-        + varint(0)  # timestamp delta
+        + varint(timestamp_delta)
         + varint(offset_delta)
         + (varint(-1) if key is None else varint(len(key)) + key)
         + varint(len(value))
@@ -80,16 +86,27 @@ def record(offset_delta, value, key=None):
     return varint(len(body)) + body
 
 
-def record_batch(values, timestamp_ms):
-    """An uncompressed v2 batch of `values` (no producer id), CRC included."""
-    records = b"".join(record(i, v) for i, v in enumerate(values))
+def record_batch(values, timestamp_ms, timestamp_deltas=None, max_timestamp_ms=None, attributes=0, gzip=False):
+    """A v2 batch of `values` (no producer id), CRC included.
+    Record i has timestamp `timestamp_ms + timestamp_deltas[i]` (all
+    `timestamp_ms` by default); the header's max timestamp is the records'
+    maximum unless `max_timestamp_ms` says otherwise (a careless producer).
+    `gzip` compresses the records (codec 1)."""
+    deltas = timestamp_deltas or [0] * len(values)
+    assert len(deltas) == len(values)
+    records = b"".join(record(i, v, timestamp_delta=d) for i, (v, d) in enumerate(zip(values, deltas)))
+    if max_timestamp_ms is None:
+        max_timestamp_ms = timestamp_ms + max(deltas)
+    if gzip:
+        records = gzip_module.compress(records)
+        attributes |= 1
     from_attributes = (
         struct.pack(
             ">hiqqqhii",
-            0,  # attributes: no compression, CreateTime
+            attributes,  # bits 0-2 compression, bit 3 LogAppendTime
             len(values) - 1,  # last offset delta
             timestamp_ms,  # base timestamp
-            timestamp_ms,  # max timestamp
+            max_timestamp_ms,
             -1,  # producer id
             -1,  # producer epoch
             -1,  # base sequence
@@ -109,7 +126,9 @@ def request(api_key, api_version, correlation_id, body=b"", client_id="sluice-wi
     return struct.pack(">i", len(payload)) + payload
 
 
-def produce_v3(correlation_id, topic, partition, records, acks=-1, timeout_ms=30_000):
+def produce_v3(correlation_id, topic, partition, records, acks=-1, timeout_ms=30_000, version=3):
+    """A Produce request (v3 by default; v3-8 share this layout)."""
+    assert 3 <= version <= 8
     body = (
         string(None)  # transactional id
         + struct.pack(">hi", acks, timeout_ms)
@@ -120,7 +139,7 @@ def produce_v3(correlation_id, topic, partition, records, acks=-1, timeout_ms=30
         + struct.pack(">i", len(records))
         + records
     )
-    return request(API_PRODUCE, 3, correlation_id, body)
+    return request(API_PRODUCE, version, correlation_id, body)
 
 
 class Reader:
@@ -158,6 +177,29 @@ def parse_produce_v3(frame_body):
     r.take(">i")  # throttle time
     r.done()
     return correlation_id, out
+
+
+def parse_produce_v8(frame_body):
+    """{(topic, partition): {error_code, base_offset, log_append_time_ms,
+    record_errors: [(batch_index, message)], error_message}}."""
+    r = Reader(frame_body)
+    r.take(">i")  # correlation id
+    out = {}
+    for _ in range(r.take(">i")):
+        topic = r.string()
+        for _ in range(r.take(">i")):
+            partition, error_code, base_offset, log_append_time_ms, _log_start = r.take(">ihqqq")
+            record_errors = [(r.take(">i"), r.string()) for _ in range(r.take(">i"))]
+            out[(topic, partition)] = {
+                "error_code": error_code,
+                "base_offset": base_offset,
+                "log_append_time_ms": log_append_time_ms,
+                "record_errors": record_errors,
+                "error_message": r.string(),
+            }
+    r.take(">i")  # throttle time
+    r.done()
+    return out
 
 
 def parse_api_versions_v0(frame_body):

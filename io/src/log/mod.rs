@@ -58,6 +58,11 @@ pub enum AppendTime {
     Create,
     /// Stamp batches with this broker time (`LogAppendTime`).
     LogAppend(i64),
+    /// Keep the producer's timestamps but write this max timestamp (the
+    /// records' real maximum, which the producer's header got wrong) into
+    /// the batch's header, so the time index and ListOffsets see it. For
+    /// appends of one batch, as a produce is.
+    CreateWithMaxTimestamp(i64),
 }
 
 /// Counters for benchmarks and tests.
@@ -385,8 +390,15 @@ impl<S: Storage> PartitionLog<S> {
             let batch_bytes = header.total_bytes();
             let batch_base = active.next_offset;
             header.base_offset.set(batch_base as i64);
-            if let AppendTime::LogAppend(append_ms) = time {
-                batch::set_log_append_time(&mut bytes[..batch_bytes], append_ms);
+            match time {
+                AppendTime::Create => {}
+                AppendTime::LogAppend(append_ms) => {
+                    batch::set_log_append_time(&mut bytes[..batch_bytes], append_ms)
+                }
+                AppendTime::CreateWithMaxTimestamp(max_timestamp_ms) => {
+                    debug_assert_eq!(batch_bytes, total_bytes, "one batch per append");
+                    batch::set_max_timestamp(&mut bytes[..batch_bytes], max_timestamp_ms)
+                }
             }
             let header = batch::header(bytes).expect("validated");
             let last_offset = header.last_offset() as u64;

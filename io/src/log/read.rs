@@ -12,7 +12,14 @@ use std::rc::Rc;
 use super::PartitionLog;
 use crate::batch::{self, BATCH_HEADER_BYTES};
 use crate::error::{IoError, Result};
+use crate::records;
 use crate::storage::{align_down, align_up, Chunk, Storage, StorageFile};
+
+/// How far a compressed batch may inflate while ListOffsets looks for a
+/// timestamp inside it. Stored batches passed produce validation, whose
+/// bound is larger only for topics with a `max.message.bytes` over 2 MiB;
+/// for those the answer falls back to the batch's first offset.
+pub const TIMESTAMP_LOOKUP_INFLATED_BYTES_MAX: usize = 64 << 20;
 
 /// The result of [`PartitionLog::read`].
 #[derive(Debug, Default)]
@@ -281,8 +288,9 @@ impl<S: Storage> PartitionLog<S> {
     /// Kafka's offset-for-timestamp: the first record whose timestamp is at
     /// least `timestamp_ms`, as `(its timestamp, its offset)`; `None` when no
     /// batch on the device is that recent. Records are found inside
-    /// uncompressed batches; for a compressed batch the answer is the batch
-    /// (its max timestamp and first offset), which is at or before the record.
+    /// uncompressed batches and inside compressed ones that inflate within
+    /// [`TIMESTAMP_LOOKUP_INFLATED_BYTES_MAX`]; past that the answer is the
+    /// batch (its max timestamp and first offset), at or before the record.
     pub async fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, u64)>> {
         let candidates: Vec<(u64, u64)> = {
             let state = self.state.borrow();
@@ -316,10 +324,13 @@ impl<S: Storage> PartitionLog<S> {
                     // otherwise the batch's first offset (at or before it).
                     let bytes = cursor.bytes_at(position, total).await?;
                     let start = self.log_start_offset();
-                    let found =
-                        batch::first_record_at_or_after(&bytes.as_slice()[..total], timestamp_ms)
-                            .filter(|(_, offset)| *offset >= start)
-                            .unwrap_or((max_timestamp, base.max(start)));
+                    let found = records::first_record_at_or_after(
+                        &bytes.as_slice()[..total],
+                        timestamp_ms,
+                        TIMESTAMP_LOOKUP_INFLATED_BYTES_MAX,
+                    )
+                    .filter(|(_, offset)| *offset >= start)
+                    .unwrap_or((max_timestamp, base.max(start)));
                     return Ok(Some(found));
                 }
                 position += total as u64;

@@ -76,12 +76,7 @@ pub async fn produce(
             ShardResponse::Produced(outcomes) => Some(outcomes),
             _ => None,
         },
-        |reason| ProduceOutcome {
-            error: Some((ResponseError::UnknownServerError, reason.to_string())),
-            base_offset: -1,
-            log_append_time_ms: -1,
-            log_start_offset: -1,
-        },
+        |reason| ProduceOutcome::failed(ResponseError::UnknownServerError, reason),
     )
     .await
 }
