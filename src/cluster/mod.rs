@@ -3,6 +3,7 @@
 //! ([`znodes`]), replica placement ([`assignment`]), the ZooKeeper session
 //! ([`zk`]) and the inter-broker Kafka client ([`client`]).
 
+pub mod assignment;
 pub mod topics;
 pub mod znodes;
 
