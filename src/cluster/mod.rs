@@ -5,6 +5,7 @@
 
 pub mod assignment;
 pub mod topics;
+pub mod zk;
 pub mod znodes;
 
 pub use topics::{TopicInfo, TopicStore, TopicTable};

@@ -1,0 +1,4 @@
+//! Helpers shared by the integration tests of the `sluice` package.
+#![allow(dead_code)]
+
+pub mod zookeeper;
