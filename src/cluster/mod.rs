@@ -4,6 +4,7 @@
 //! ([`zk`]) and the inter-broker Kafka client ([`client`]).
 
 pub mod assignment;
+pub mod client;
 pub mod topics;
 pub mod zk;
 pub mod znodes;
