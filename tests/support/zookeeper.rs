@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 pub const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
 /// A logging backend for the server's slf4j (without one it logs nothing).
 pub const SLF4J_SIMPLE_JAR: &str = "/usr/share/java/slf4j-simple.jar";
-/// How long a server may take to answer `ruok` after it starts.
+/// How long a server may take to serve after it starts.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct ZooKeeper {
@@ -149,19 +149,20 @@ impl ZooKeeper {
         assert_eq!(rc, 0, "kill({signal})");
     }
 
-    /// `ruok` answered with `imok`.
+    /// `srvr` answered with the server's mode (`ruok` says `imok` before the
+    /// server serves requests).
     fn answers(&self) -> bool {
         let address: SocketAddr = ([127, 0, 0, 1], self.port).into();
         let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1)) else {
             return false;
         };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        if stream.write_all(b"ruok").is_err() {
+        if stream.write_all(b"srvr").is_err() {
             return false;
         }
         let mut answer = Vec::new();
         let _ = stream.read_to_end(&mut answer);
-        answer == b"imok"
+        String::from_utf8_lossy(&answer).contains("Mode:")
     }
 
     pub fn log(&self) -> String {
