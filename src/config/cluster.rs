@@ -445,6 +445,35 @@ mod tests {
     }
 
     #[test]
+    fn the_repositorys_server_properties_is_kafkas_and_loads() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/server.properties");
+        let (c, warnings) = crate::config::BrokerConfig::from_properties_file(path).unwrap();
+        let zk = c.cluster.zookeeper.as_ref().unwrap();
+        assert_eq!(zk.servers, vec![server("localhost", 2181)]);
+        assert_eq!(
+            (zk.session_timeout_ms, zk.connection_timeout_ms),
+            (18000, 18000)
+        );
+        assert_eq!(c.cluster.transaction_state_log_replication_factor, 1);
+        assert_eq!(c.offsets_topic_replication_factor, 1);
+        assert_eq!(c.broker_id, 0);
+        assert_eq!(c.groups.initial_rebalance_delay_ms, 0);
+        let unknown: Vec<String> = [
+            "num.recovery.threads.per.data.dir",
+            "socket.receive.buffer.bytes",
+            "socket.send.buffer.bytes",
+            "transaction.state.log.min.isr",
+        ]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+        assert!(
+            warnings.contains(&crate::config::ConfigWarning::UnknownKeys(unknown)),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
     fn cluster_rules() {
         let e = err(&[("transaction.state.log.replication.factor", "3")]);
         assert!(

@@ -9,6 +9,7 @@ with kazoo and check them field by field.
 """
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -291,3 +292,113 @@ def test_restarts_keep_ids_and_brokers_reregister(cluster_factory, zookeeper):
     finally:
         zk.stop()
         zk.close()
+
+
+# ---------------------------------------------------------------------------
+# The quickstart's files: config/*.properties and the bin/ start scripts.
+
+def repo_path(*parts):
+    from conftest import REPO
+
+    return REPO.joinpath(*parts)
+
+
+def properties_with(path, replacements):
+    """The properties file's lines with `key=value` replaced (or dropped
+    when the value is None), others kept as they are."""
+    out = []
+    for line in path.read_text().splitlines():
+        key = line.split("=", 1)[0].strip()
+        if not line.startswith("#") and key in replacements:
+            if replacements[key] is not None:
+                out.append(f"{key}={replacements[key]}")
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.timeout(120)
+def test_zookeeper_server_start_runs_kafkas_properties_file(tmp_path):
+    from cluster import zookeeper_unavailable
+
+    reason = zookeeper_unavailable()
+    if reason:
+        pytest.skip(reason)
+    from conftest import free_port
+
+    port = free_port()
+    props = tmp_path / "zookeeper.properties"
+    props.write_text(
+        properties_with(
+            repo_path("config", "zookeeper.properties"),
+            {"dataDir": str(tmp_path / "zookeeper"), "clientPort": str(port)},
+        )
+    )
+    log = open(tmp_path / "zookeeper.out", "w")
+    env = dict(os.environ, KAFKA_HEAP_OPTS="-Xmx256M")
+    proc = subprocess.Popen(
+        [str(repo_path("bin", "zookeeper-server-start.sh")), str(props)],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        wait_until("ZooKeeper serves", lambda: "Mode: standalone" in (four_letter_word(port, "srvr") or ""), 60)
+        from kazoo.client import KazooClient
+
+        zk = KazooClient(hosts=f"127.0.0.1:{port}", timeout=10.0)
+        zk.start(timeout=30)
+        zk.ensure_path("/brokers/ids")
+        assert zk.get_children("/brokers") == ["ids"]
+        zk.stop()
+        zk.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+    usage = subprocess.run([str(repo_path("bin", "zookeeper-server-start.sh"))], capture_output=True, text=True)
+    assert usage.returncode == 1 and "USAGE:" in usage.stderr
+
+
+@pytest.mark.timeout(120)
+def test_kafka_server_start_runs_the_broker(tmp_path):
+    from conftest import READY_LINE, free_port
+
+    port = free_port()
+    # Kafka's server.properties, without zookeeper.connect until cluster
+    # mode is wired, on a free port and a temp directory.
+    props = tmp_path / "server.properties"
+    props.write_text(
+        properties_with(
+            repo_path("config", "server.properties"),
+            {"zookeeper.connect": None, "log.dirs": str(tmp_path / "kafka-logs")},
+        )
+    )
+    stdout = tmp_path / "broker.stdout"
+    with open(stdout, "w") as out, open(tmp_path / "broker.stderr", "w") as err:
+        proc = subprocess.Popen(
+            [
+                str(repo_path("bin", "kafka-server-start.sh")),
+                str(props),
+                "--override",
+                f"listeners=PLAINTEXT://127.0.0.1:{port}",
+                "--override",
+                "sluice.cores=2",
+            ],
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            env=dict(os.environ, SLUICE_BIN=str(SLUICE_BIN), NO_COLOR="1"),
+        )
+    try:
+        wait_until("the broker listens", lambda: READY_LINE in stdout.read_text() or proc.poll() is not None, 60)
+        assert proc.poll() is None, (tmp_path / "broker.stderr").read_text()
+        admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"})
+        assert 0 in admin.list_topics(timeout=30).brokers
+    finally:
+        proc.terminate()
+        code = proc.wait(timeout=60)
+    assert code == 0
+    usage = subprocess.run([str(repo_path("bin", "kafka-server-start.sh"))], capture_output=True, text=True)
+    assert usage.returncode == 1 and "USAGE:" in usage.stderr
