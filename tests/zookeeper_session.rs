@@ -19,10 +19,10 @@ use support::zookeeper::{self, ZooKeeper};
 const ANSWER: Duration = Duration::from_secs(20);
 
 fn config(connect: &str, session_timeout_ms: u32) -> ZookeeperConfig {
-    let (servers, chroot) = parse_zookeeper_connect(connect).unwrap().unwrap();
+    let connect = parse_zookeeper_connect(connect).unwrap().unwrap();
     ZookeeperConfig {
-        servers,
-        chroot,
+        servers: connect.servers,
+        chroot: connect.chroot,
         session_timeout_ms,
         connection_timeout_ms: 15_000,
     }

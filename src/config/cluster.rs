@@ -114,13 +114,18 @@ impl ClusterConfig {
     }
 }
 
+/// `zookeeper.connect`, parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZookeeperConnect {
+    pub servers: Vec<ZookeeperServer>,
+    pub chroot: Option<String>,
+}
+
 /// Parses `zookeeper.connect` as ZooKeeper's `ConnectStringParser` does:
 /// everything from the first `/` is the chroot (`/` alone is none), the rest
 /// is a comma-separated list of `host[:port]` or `[v6]:port`, blanks dropped.
 /// Returns None for an empty string (the embedded node).
-pub fn parse_zookeeper_connect(
-    text: &str,
-) -> Result<Option<(Vec<ZookeeperServer>, Option<String>)>, ConfigError> {
+pub fn parse_zookeeper_connect(text: &str) -> Result<Option<ZookeeperConnect>, ConfigError> {
     let invalid = |expected: String| ConfigError::Invalid {
         key: ZOOKEEPER_CONNECT,
         value: text.to_string(),
@@ -159,7 +164,7 @@ pub fn parse_zookeeper_connect(
     if servers.len() > ZOOKEEPER_SERVERS_MAX {
         return Err(invalid(format!("at most {ZOOKEEPER_SERVERS_MAX} servers")));
     }
-    Ok(Some((servers, chroot)))
+    Ok(Some(ZookeeperConnect { servers, chroot }))
 }
 
 fn parse_server(entry: &str) -> Option<ZookeeperServer> {
@@ -227,15 +232,14 @@ impl Resolver<'_> {
     ) -> Result<ClusterConfig, ConfigError> {
         let connect = self.text(ZOOKEEPER_CONNECT).unwrap_or_default();
         let session_timeout_ms = self.number(ZOOKEEPER_SESSION_TIMEOUT_MS) as u32;
-        let zookeeper =
-            parse_zookeeper_connect(&connect)?.map(|(servers, chroot)| ZookeeperConfig {
-                servers,
-                chroot,
-                session_timeout_ms,
-                connection_timeout_ms: self
-                    .given_number(ZOOKEEPER_CONNECTION_TIMEOUT_MS)
-                    .map_or(session_timeout_ms, |ms| ms as u32),
-            });
+        let zookeeper = parse_zookeeper_connect(&connect)?.map(|connect| ZookeeperConfig {
+            servers: connect.servers,
+            chroot: connect.chroot,
+            session_timeout_ms,
+            connection_timeout_ms: self
+                .given_number(ZOOKEEPER_CONNECTION_TIMEOUT_MS)
+                .map_or(session_timeout_ms, |ms| ms as u32),
+        });
         let embedded = zookeeper.is_none();
 
         let transaction_state_log_replication_factor =
@@ -322,7 +326,10 @@ mod tests {
 
     #[test]
     fn connect_strings_parse_as_zookeeper_reads_them() {
-        let parse = |t: &str| parse_zookeeper_connect(t).unwrap().unwrap();
+        let parse = |t: &str| {
+            let connect = parse_zookeeper_connect(t).unwrap().unwrap();
+            (connect.servers, connect.chroot)
+        };
         assert_eq!(
             parse("localhost:2181"),
             (vec![server("localhost", 2181)], None)

@@ -109,7 +109,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use cluster::{
-    parse_zookeeper_connect, ClusterConfig, ZookeeperConfig, ZookeeperServer,
+    parse_zookeeper_connect, ClusterConfig, ZookeeperConfig, ZookeeperConnect, ZookeeperServer,
     ZOOKEEPER_PORT_DEFAULT,
 };
 pub use error::{ConfigError, ConfigWarning};
