@@ -311,11 +311,21 @@ fn expiry_and_zookeeper_restart() {
             // ZooKeeper frozen past the session timeout: the client gives
             // the session up, ZooKeeper expires it on waking, and a new
             // session is opened.
-            ask(Action::Pause(Duration::from_millis(
+            let zk = std::rc::Rc::new(zk);
+            let pause = ask(Action::Pause(Duration::from_millis(
                 u64::from(session_timeout_ms) + 3000,
-            )))
-            .await
-            .expect("paused and resumed");
+            )));
+            // A request caught by the freeze fails with a ZooKeeper error
+            // (the connection lost, or the session expired), not unanswered.
+            let caught = glommio::spawn_local({
+                let zk = zk.clone();
+                async move { zk.exists("/brokers/ids").await }
+            });
+            pause.await.expect("paused and resumed");
+            match caught.await {
+                Err(ZkError::ConnectionLoss | ZkError::SessionExpired) | Ok(_) => {}
+                other => panic!("a request caught by the freeze: {other:?}"),
+            }
             assert_eq!(next_event(&mut events).await, ZkEvent::SessionExpired);
             let second = match next_event(&mut events).await {
                 ZkEvent::SessionEstablished { session_id } => session_id,
@@ -346,7 +356,7 @@ fn expiry_and_zookeeper_restart() {
             .await;
             let stat = zk.exists("/brokers/ids/1").await.unwrap().unwrap();
             assert_eq!(stat.ephemeral_owner, second);
-            zk.close();
+            std::rc::Rc::try_unwrap(zk).unwrap().close();
         });
     });
     while let Ok(action) = actions.recv() {

@@ -23,6 +23,13 @@ fn error(path: &str, error: zk::Error) -> ZkError {
         zk::Error::NoChildrenForEphemerals => ZkError::NoChildrenForEphemerals { path },
         zk::Error::SessionExpired | zk::Error::SessionMoved => ZkError::SessionExpired,
         zk::Error::ConnectionLoss => ZkError::ConnectionLoss,
+        // The client fails the requests on a connection it gave up (no
+        // response within its idle timeout, a read or write error) with a
+        // custom error: a connection loss, whatever the wording.
+        zk::Error::Custom(detail) => {
+            tracing::debug!("{path}: connection failed under the request: {detail}");
+            ZkError::ConnectionLoss
+        }
         zk::Error::ClientClosed => ZkError::Closed,
         other => ZkError::Other {
             path,

@@ -204,7 +204,17 @@ impl Session {
                     }
                     zk::SessionState::Expired
                     | zk::SessionState::AuthFailed
-                    | zk::SessionState::Closed => return End::Expired,
+                    | zk::SessionState::Closed => {
+                        // The client fails what it still holds (session
+                        // expired); let those answers reach their callers
+                        // rather than dropping them unanswered.
+                        let drained = async { while in_flight.next().await.is_some() {} };
+                        let limit = Duration::from_millis(CLOSE_TIMEOUT_MS);
+                        if within(limit, drained).await.is_none() {
+                            tracing::warn!("ZooKeeper requests still pending at expiry; dropped");
+                        }
+                        return End::Expired;
+                    }
                 },
                 watch = watches.select_next_some() => {
                     if let Some((path, kind)) = watch {
