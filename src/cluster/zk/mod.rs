@@ -20,8 +20,8 @@
 //! wakes shard 0 from outside anyway; and ZooKeeper's heartbeats would wait
 //! behind whatever the data path is doing on shard 0 (glommio is
 //! cooperative), so a busy shard could lose its session. A dedicated thread
-//! costs the same one thread, keeps session heartbeats, JSON-free ZooKeeper
-//! framing and reconnects off the data path, and needs no glue: the thread
+//! costs the same one thread, keeps session heartbeats, ZooKeeper
+//! framing and reconnects off the data path, and needs little glue: the thread
 //! drives `async-io`'s reactor itself (`async_io::block_on`) and gives
 //! `zookeeper-client` a spawner for its tasks (an `async_executor`
 //! executor on the same thread).
