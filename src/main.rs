@@ -122,8 +122,11 @@ fn run_broker(args: BrokerArgs) -> ExitCode {
     for warning in &warnings {
         warning.log();
     }
-    if config.zookeeper_connect.is_some() {
-        eprintln!("error: zookeeper.connect is set, but clustering is not implemented yet; remove it to run a single node");
+    // The cluster keys are parsed into `config.cluster`; running as a
+    // cluster member is not wired yet, and running alone while the operator
+    // asked for a cluster would be worse than not starting.
+    if config.cluster.is_clustered() {
+        eprintln!("error: zookeeper.connect is set, but cluster mode is not wired yet; remove it to run a single node");
         return ExitCode::from(2);
     }
     match sluice::node::run(config) {

@@ -10,10 +10,15 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 # System packages the broker's client tests need (tests/broker): kcat, and a
-# python3 that can make a venv (Debian's python3 needs python3-venv for it).
+# python3 that can make a venv (Debian's python3 needs python3-venv for it);
+# and ZooKeeper (Debian's package, with a JRE) for the cluster tests, which
+# start their own server on a free port (never the system service).
 # Installed only when missing, so a machine that has them needs no network.
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null 2>&1; then
+    missing+=(zookeeper)
+fi
 if ! command -v python3 >/dev/null 2>&1; then
     missing+=(python3 python3-venv)
 elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1 \

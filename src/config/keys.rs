@@ -35,6 +35,20 @@ pub const LOG_FLUSH_INTERVAL_MS: &str = "log.flush.interval.ms";
 pub const LOG_FLUSH_SCHEDULER_INTERVAL_MS: &str = "log.flush.scheduler.interval.ms";
 pub const LOG_INDEX_INTERVAL_BYTES: &str = "log.index.interval.bytes";
 pub const ZOOKEEPER_CONNECT: &str = "zookeeper.connect";
+pub const ZOOKEEPER_SESSION_TIMEOUT_MS: &str = "zookeeper.session.timeout.ms";
+pub const ZOOKEEPER_CONNECTION_TIMEOUT_MS: &str = "zookeeper.connection.timeout.ms";
+pub const BROKER_RACK: &str = "broker.rack";
+pub const TRANSACTION_STATE_LOG_REPLICATION_FACTOR: &str =
+    "transaction.state.log.replication.factor";
+pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
+pub const REPLICA_LAG_TIME_MAX_MS: &str = "replica.lag.time.max.ms";
+pub const UNCLEAN_LEADER_ELECTION_ENABLE: &str = "unclean.leader.election.enable";
+pub const CONTROLLER_SOCKET_TIMEOUT_MS: &str = "controller.socket.timeout.ms";
+pub const NUM_REPLICA_FETCHERS: &str = "num.replica.fetchers";
+pub const REPLICA_FETCH_MAX_BYTES: &str = "replica.fetch.max.bytes";
+pub const REPLICA_FETCH_WAIT_MAX_MS: &str = "replica.fetch.wait.max.ms";
+pub const AUTO_LEADER_REBALANCE_ENABLE: &str = "auto.leader.rebalance.enable";
+pub const INTER_BROKER_LISTENER_NAME: &str = "inter.broker.listener.name";
 pub const GROUP_INITIAL_REBALANCE_DELAY_MS: &str = "group.initial.rebalance.delay.ms";
 pub const GROUP_MIN_SESSION_TIMEOUT_MS: &str = "group.min.session.timeout.ms";
 pub const GROUP_MAX_SESSION_TIMEOUT_MS: &str = "group.max.session.timeout.ms";
@@ -219,6 +233,30 @@ pub const KEYS: &[KeySpec] = &[
     ),
     KeySpec::new(LOG_INDEX_INTERVAL_BYTES, Int, 0, INT_MAX, Text("4096")),
     KeySpec::text(ZOOKEEPER_CONNECT, Null),
+    // Kafka has no validator on the two timeouts; below 1 ms means nothing.
+    KeySpec::new(ZOOKEEPER_SESSION_TIMEOUT_MS, Int, 1, INT_MAX, Text("18000")),
+    // Unset: zookeeper.session.timeout.ms, as Kafka does.
+    KeySpec::new(ZOOKEEPER_CONNECTION_TIMEOUT_MS, Int, 1, INT_MAX, Null),
+    KeySpec::text(BROKER_RACK, Null),
+    // Kafka's default is 3; the embedded node reads an unset one as 1.
+    KeySpec::new(
+        TRANSACTION_STATE_LOG_REPLICATION_FACTOR,
+        Short,
+        1,
+        SHORT_MAX,
+        Text("3"),
+    ),
+    KeySpec::new(MIN_INSYNC_REPLICAS, Int, 1, INT_MAX, Text("1")),
+    // Kafka has no validator on the replica timings and the fetcher count;
+    // zero or negative values make no sense for any of them.
+    KeySpec::new(REPLICA_LAG_TIME_MAX_MS, Long, 1, LONG_MAX, Text("30000")),
+    KeySpec::new(UNCLEAN_LEADER_ELECTION_ENABLE, Boolean, 0, 0, Text("false")),
+    KeySpec::new(CONTROLLER_SOCKET_TIMEOUT_MS, Int, 1, INT_MAX, Text("30000")),
+    KeySpec::new(NUM_REPLICA_FETCHERS, Int, 1, INT_MAX, Text("1")),
+    KeySpec::new(REPLICA_FETCH_MAX_BYTES, Int, 0, INT_MAX, Text("1048576")),
+    KeySpec::new(REPLICA_FETCH_WAIT_MAX_MS, Int, 0, INT_MAX, Text("500")),
+    KeySpec::new(AUTO_LEADER_REBALANCE_ENABLE, Boolean, 0, 0, Text("true")),
+    KeySpec::text(INTER_BROKER_LISTENER_NAME, Null),
     KeySpec::new(
         GROUP_INITIAL_REBALANCE_DELAY_MS,
         Int,

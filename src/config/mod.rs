@@ -45,10 +45,13 @@
 //! | `offsets.retention.check.interval.ms` | `600000` | how often offsets are checked for expiry |
 //! | `offset.metadata.max.bytes` | `4096` | longest commit metadata string |
 //! | `offsets.topic.segment.bytes` | `104857600` | `segment.bytes` of `__consumer_offsets` when it is created |
-//! | `zookeeper.connect` | unset | unset (or empty): the single embedded node. Set: clustered mode, which is not implemented yet; today it only lifts the replication refusals |
 //! | `num.io.threads` | `8` | validated, unused (one info line): thread-per-core replaces the pool |
 //! | `num.network.threads` | `3` | validated, unused, same line |
 //! | `sluice.cores` | available parallelism, at most 256 | how many shards (one thread per core) Sluice runs |
+//!
+//! The cluster keys (`zookeeper.*`, `broker.rack`, the replication settings)
+//! have their own table in `cluster.rs`; they land in
+//! [`BrokerConfig::cluster`].
 //!
 //! ```
 //! use sluice::config::{BrokerConfig, ConfigSource};
@@ -96,6 +99,7 @@
 //! shared read-only (each shard may keep a clone). Nothing here changes at
 //! run time.
 
+mod cluster;
 mod error;
 mod keys;
 mod listener;
@@ -106,6 +110,10 @@ mod topic;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use cluster::{
+    parse_zookeeper_connect, ClusterConfig, ZookeeperConfig, ZookeeperConnect, ZookeeperServer,
+    ZOOKEEPER_PORT_DEFAULT,
+};
 pub use error::{ConfigError, ConfigWarning};
 pub use keys::CORES_MAX;
 /// The keys the CLI's flags set: `--listen`, `--log-dirs`, `--cores`.
@@ -336,8 +344,9 @@ pub struct BrokerConfig {
     pub flush_interval_ms: u64,
     /// `log.index.interval.bytes`.
     pub index_interval_bytes: u64,
-    /// `zookeeper.connect`; None for the single embedded node.
-    pub zookeeper_connect: Option<String>,
+    /// `zookeeper.connect`, the session keys and the replication keys;
+    /// `cluster.zookeeper` is None for the single embedded node.
+    pub cluster: ClusterConfig,
     /// The group coordinator's `group.*` and `offsets.*` keys.
     pub groups: GroupConfig,
     /// `sluice.cores`: shards, one per core.
@@ -416,6 +425,11 @@ impl BrokerConfig {
                     OFFSETS_TOPIC_REPLICATION_FACTOR => {
                         Some(self.offsets_topic_replication_factor.to_string())
                     }
+                    TRANSACTION_STATE_LOG_REPLICATION_FACTOR => Some(
+                        self.cluster
+                            .transaction_state_log_replication_factor
+                            .to_string(),
+                    ),
                     SLUICE_CORES => Some(self.cores.to_string()),
                     _ => self.value_of(spec),
                 };
@@ -445,7 +459,9 @@ impl BrokerConfig {
     fn default_of(&self, spec: &'static KeySpec) -> Option<String> {
         match (spec.name, spec.default) {
             // The embedded node's effective default; Kafka's 3 in a cluster.
-            (OFFSETS_TOPIC_REPLICATION_FACTOR, _) if self.zookeeper_connect.is_none() => {
+            (OFFSETS_TOPIC_REPLICATION_FACTOR | TRANSACTION_STATE_LOG_REPLICATION_FACTOR, _)
+                if !self.cluster.is_clustered() =>
+            {
                 Some("1".to_string())
             }
             (_, DefaultValue::Null) => None,
@@ -617,7 +633,7 @@ mod tests {
         assert_eq!(c.flush_interval_messages, i64::MAX as u64);
         assert_eq!(c.flush_interval_ms, i64::MAX as u64);
         assert_eq!(c.index_interval_bytes, 4096);
-        assert_eq!(c.zookeeper_connect, None);
+        assert_eq!(c.cluster.zookeeper, None);
         assert_eq!(c.cores, 4);
     }
 
@@ -705,16 +721,17 @@ mod tests {
         );
         let (c, warnings) = load_file(&file, &[]).unwrap();
         assert_eq!(c.log_dir, PathBuf::from("/tmp/kafka-logs"));
-        assert_eq!(c.zookeeper_connect.as_deref(), Some("localhost:2181"));
+        let zk = c.cluster.zookeeper.as_ref().unwrap();
+        assert_eq!(zk.servers_text(), "localhost:2181");
+        assert_eq!(zk.connection_timeout_ms, 18000);
         assert_eq!(c.offsets_topic_replication_factor, 1);
+        assert_eq!(c.cluster.transaction_state_log_replication_factor, 1);
         assert_eq!(c.groups.initial_rebalance_delay_ms, 0);
         let unknown = [
             "num.recovery.threads.per.data.dir",
             "socket.receive.buffer.bytes",
             "socket.send.buffer.bytes",
             "transaction.state.log.min.isr",
-            "transaction.state.log.replication.factor",
-            "zookeeper.connection.timeout.ms",
         ];
         assert_eq!(
             warnings,
@@ -842,7 +859,7 @@ mod tests {
 
     #[test]
     fn module_doc_table_lists_every_key() {
-        let source = include_str!("mod.rs");
+        let source = [include_str!("mod.rs"), include_str!("cluster.rs")].concat();
         for key in KEYS {
             assert!(
                 source.contains(&format!("//! | `{}` |", key.name)),

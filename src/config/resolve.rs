@@ -58,8 +58,9 @@ impl BrokerConfig {
     }
 }
 
-/// The rules that involve more than one key.
-struct Resolver<'a> {
+/// The rules that involve more than one key (the cluster keys' rules are in
+/// `cluster.rs`).
+pub(super) struct Resolver<'a> {
     given: &'a BTreeMap<&'static str, Value>,
     env: &'a Environment,
 }
@@ -70,7 +71,7 @@ impl Resolver<'_> {
     }
 
     /// A number key's value: given, else its default.
-    fn number(&self, name: &'static str) -> i64 {
+    pub(super) fn number(&self, name: &'static str) -> i64 {
         let spec = keys::spec(name).expect("a known key");
         let value = match self.given.get(name) {
             Some(value) => value.clone(),
@@ -86,7 +87,7 @@ impl Resolver<'_> {
         }
     }
 
-    fn boolean(&self, name: &'static str) -> bool {
+    pub(super) fn boolean(&self, name: &'static str) -> bool {
         let spec = keys::spec(name).expect("a known key");
         let value = match (self.given.get(name), spec.default) {
             (Some(value), _) => value.clone(),
@@ -99,11 +100,11 @@ impl Resolver<'_> {
         }
     }
 
-    fn given_number(&self, name: &'static str) -> Option<i64> {
+    pub(super) fn given_number(&self, name: &'static str) -> Option<i64> {
         self.given.contains_key(name).then(|| self.number(name))
     }
 
-    fn text(&self, name: &'static str) -> Option<String> {
+    pub(super) fn text(&self, name: &'static str) -> Option<String> {
         match self.given.get(name) {
             Some(Value::Text(text)) => Some(text.clone()),
             Some(other) => unreachable!("{name} is not text: {other:?}"),
@@ -138,8 +139,24 @@ impl Resolver<'_> {
             id => id as i32,
         };
 
-        let zookeeper_connect = self.text(ZOOKEEPER_CONNECT).filter(|zk| !zk.is_empty());
-        let embedded = zookeeper_connect.is_none();
+        let listener_text = self.text(LISTENERS).expect("listeners has a default");
+        let listeners = listener::parse_listeners(LISTENERS, &listener_text)?;
+        let protocols = listener::parse_protocol_map(
+            &self
+                .text(LISTENER_SECURITY_PROTOCOL_MAP)
+                .expect("the map has a default"),
+        )?;
+        listener::check_protocols(LISTENERS, &listeners, &protocols)?;
+        let (advertised_listeners, notes) = listener::advertised(
+            &listeners,
+            self.text(ADVERTISED_LISTENERS).as_deref(),
+            &self.env.hostname,
+        )?;
+        warnings.extend(notes);
+        listener::check_protocols(ADVERTISED_LISTENERS, &advertised_listeners, &protocols)?;
+
+        let cluster = self.cluster(&advertised_listeners)?;
+        let embedded = !cluster.is_clustered();
         let default_replication_factor = self.number(DEFAULT_REPLICATION_FACTOR);
         if embedded && default_replication_factor > 1 {
             return Err(ConfigError::ReplicationNeedsCluster {
@@ -159,22 +176,6 @@ impl Resolver<'_> {
                 None if embedded => 1,
                 None => self.number(OFFSETS_TOPIC_REPLICATION_FACTOR),
             };
-
-        let listener_text = self.text(LISTENERS).expect("listeners has a default");
-        let listeners = listener::parse_listeners(LISTENERS, &listener_text)?;
-        let protocols = listener::parse_protocol_map(
-            &self
-                .text(LISTENER_SECURITY_PROTOCOL_MAP)
-                .expect("the map has a default"),
-        )?;
-        listener::check_protocols(LISTENERS, &listeners, &protocols)?;
-        let (advertised_listeners, notes) = listener::advertised(
-            &listeners,
-            self.text(ADVERTISED_LISTENERS).as_deref(),
-            &self.env.hostname,
-        )?;
-        warnings.extend(notes);
-        listener::check_protocols(ADVERTISED_LISTENERS, &advertised_listeners, &protocols)?;
 
         let log_dir_key = self.pick(&[LOG_DIRS, LOG_DIR], warnings).unwrap_or(LOG_DIR);
         let log_dir_text = self.text(log_dir_key).expect("log.dir has a default");
@@ -254,7 +255,7 @@ impl Resolver<'_> {
             flush_interval_messages: self.number(LOG_FLUSH_INTERVAL_MESSAGES) as u64,
             flush_interval_ms: flush_interval_ms as u64,
             index_interval_bytes: self.number(LOG_INDEX_INTERVAL_BYTES) as u64,
-            zookeeper_connect,
+            cluster,
             groups: super::GroupConfig {
                 initial_rebalance_delay_ms: self.number(GROUP_INITIAL_REBALANCE_DELAY_MS) as u64,
                 min_session_timeout_ms: self.number(GROUP_MIN_SESSION_TIMEOUT_MS) as i32,
@@ -448,7 +449,7 @@ mod tests {
     #[test]
     fn unknown_keys_are_one_warning() {
         let w = warnings(&[
-            ("zookeeper.connection.timeout.ms", "18000"),
+            ("zookeeper.sync.time.ms", "2000"),
             ("num.partitions", "1"),
             ("transaction.state.log.min.isr", "1"),
             ("Broker.Id", "1"),
@@ -456,14 +457,14 @@ mod tests {
         let unknown = vec![
             "Broker.Id".to_string(),
             "transaction.state.log.min.isr".to_string(),
-            "zookeeper.connection.timeout.ms".to_string(),
+            "zookeeper.sync.time.ms".to_string(),
         ];
         assert_eq!(w, vec![ConfigWarning::UnknownKeys(unknown)]);
         assert!(w[0].is_warning());
         assert_eq!(
             w[0].to_string(),
             "unknown configuration keys, ignored: Broker.Id, transaction.state.log.min.isr, \
-             zookeeper.connection.timeout.ms"
+             zookeeper.sync.time.ms"
         );
         w[0].log();
         // An empty key (a line "=value") is quoted.
@@ -521,7 +522,8 @@ mod tests {
         // factor is Kafka's 3.
         let zk = ("zookeeper.connect", "localhost:2181");
         let c = ok(&[zk, ("default.replication.factor", "3")]);
-        assert_eq!(c.zookeeper_connect.as_deref(), Some("localhost:2181"));
+        let zk = c.cluster.zookeeper.as_ref().unwrap();
+        assert_eq!(zk.servers_text(), "localhost:2181");
         assert_eq!(
             (
                 c.default_replication_factor,
@@ -532,7 +534,7 @@ mod tests {
         // An empty zookeeper.connect is the embedded node.
         let c = ok(&[("zookeeper.connect", " ")]);
         assert_eq!(
-            (c.zookeeper_connect, c.offsets_topic_replication_factor),
+            (c.cluster.zookeeper, c.offsets_topic_replication_factor),
             (None, 1)
         );
     }

@@ -194,6 +194,7 @@ pub fn broker_key_of(topic_name: &str) -> Option<&'static str> {
         FLUSH_MS => LOG_FLUSH_INTERVAL_MS,
         INDEX_INTERVAL_BYTES => LOG_INDEX_INTERVAL_BYTES,
         MAX_MESSAGE_BYTES => MESSAGE_MAX_BYTES,
+        MIN_INSYNC_REPLICAS => super::keys::MIN_INSYNC_REPLICAS,
         _ => return None,
     })
 }
@@ -516,6 +517,7 @@ impl TopicDefaults {
             flush_ms: broker.flush_interval_ms,
             index_interval_bytes: broker.index_interval_bytes,
             max_message_bytes: broker.message_bytes_max,
+            min_insync_replicas: broker.cluster.min_insync_replicas,
             ..TopicConfig::default()
         };
         let broker_synonyms = TOPIC_KEYS

@@ -214,11 +214,58 @@ def topic_name():
     return make
 
 
+@pytest.fixture
+def zookeeper(request, tmp_path):
+    """A real ZooKeeper (Debian's package) on a free port with its own data
+    directory; the test is skipped when java or the package is missing."""
+    from cluster import ZooKeeperServer, zookeeper_unavailable
+
+    reason = zookeeper_unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = ZooKeeperServer(tmp_path / "zookeeper")
+    request.node._sluice_zookeepers = [server]
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cluster_factory(request, tmp_path, zookeeper):
+    """Starts clusters of sluice brokers on the test's ZooKeeper:
+    `factory(size=3, overrides=[...], chroot="/kafka")`. Brokers still
+    running at the end get SIGTERM and must exit 0."""
+    from cluster import Cluster
+
+    clusters = []
+    brokers = request.node.__dict__.setdefault("_sluice_brokers", [])
+
+    def factory(size=3, overrides=(), chroot="", start=True):
+        cluster = Cluster(
+            tmp_path / f"cluster{len(clusters)}", zookeeper, size, overrides, chroot
+        )
+        clusters.append(cluster)
+        brokers.extend(cluster.brokers)
+        return cluster.start() if start else cluster
+
+    yield factory
+    codes = []
+    for cluster in clusters:
+        for broker in cluster.running():
+            codes.append((broker.bootstrap, broker.stop()))
+    bad = [(b, c) for b, c in codes if c != 0]
+    assert not bad, f"brokers exited non-zero on SIGTERM: {bad}"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed:
+        for i, server in enumerate(getattr(item, "_sluice_zookeepers", [])):
+            report.sections.append(
+                (f"zookeeper {i} log tail ({report.when}; all of it in {server.log_path})", server.log_tail())
+            )
         for i, broker in enumerate(getattr(item, "_sluice_brokers", [])):
             text = broker.stderr_text()
             # The tail is where the cause is; keep reports readable.
