@@ -41,6 +41,10 @@ fi
 # workload, crash and recovery; a failure prints its seed for replay).
 export SLUICE_CRASH_SEEDS="${SLUICE_CRASH_SEEDS:-600}"
 
+# Hygiene first: formatting and every lint, warnings as errors.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked
 

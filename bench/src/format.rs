@@ -191,6 +191,7 @@ pub fn java_fixed(value: f64, decimals: usize) -> String {
 
 /// `ms` since the epoch as Kafka's default consumer date format
 /// `yyyy-MM-dd HH:mm:ss:SSS`, in local time like Java's `SimpleDateFormat`.
+#[allow(unsafe_code)] // the unsafe block says why (SAFETY:)
 pub fn java_date(ms: u64) -> String {
     let seconds = (ms / 1000) as libc::time_t;
     // SAFETY: `tm` is plain old data that localtime_r fills in; both

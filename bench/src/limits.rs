@@ -63,6 +63,7 @@ struct AlignedBuffer {
 }
 
 impl AlignedBuffer {
+    #[allow(unsafe_code)] // the unsafe block says why (SAFETY:)
     fn new(len: usize) -> Result<AlignedBuffer> {
         let layout = Layout::from_size_align(len.max(DIRECT_ALIGN), DIRECT_ALIGN)
             .map_err(|e| BenchError::Usage(format!("bad buffer size {len}: {e}")))?;
@@ -74,6 +75,7 @@ impl AlignedBuffer {
         Ok(AlignedBuffer { pointer, layout })
     }
 
+    #[allow(unsafe_code)] // the unsafe block says why (SAFETY:)
     fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: `pointer` is a live allocation of `layout.size()` bytes,
         // zero-initialised, owned by self and borrowed mutably here.
@@ -82,6 +84,7 @@ impl AlignedBuffer {
 }
 
 impl Drop for AlignedBuffer {
+    #[allow(unsafe_code)] // the unsafe block says why (SAFETY:)
     fn drop(&mut self) {
         // SAFETY: allocated in `new` with this layout, freed only here.
         unsafe { dealloc(self.pointer, self.layout) }

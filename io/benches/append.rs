@@ -606,6 +606,7 @@ fn remove_dir(dir: &Path) {
 
 /// Process CPU time in seconds: (user, system). Includes the kernel's
 /// io_uring worker threads, which belong to the process.
+#[allow(unsafe_code)] // the unsafe block says why (SAFETY:)
 fn cpu_secs() -> (f64, f64) {
     // SAFETY: getrusage only writes into the zeroed struct we own.
     let usage = unsafe {
@@ -619,6 +620,7 @@ fn cpu_secs() -> (f64, f64) {
 
 /// Gives freed heap back to the kernel and resets the peak-RSS mark
 /// (VmHWM), so the next reading covers one run and not the runs before it.
+#[allow(unsafe_code)] // the unsafe block says why (SAFETY:)
 fn reset_peak_rss() {
     // SAFETY: malloc_trim has no preconditions.
     unsafe {

@@ -30,7 +30,7 @@ pub const ZOOKEEPER_PORT_DEFAULT: u16 = 2181;
 
 /// The most servers one `zookeeper.connect` may list; an ensemble has a
 /// handful (3, 5, 7), so anything near this is a mistake.
-pub const ZOOKEEPER_SERVERS_MAX: usize = 64;
+pub(super) const ZOOKEEPER_SERVERS_MAX: usize = 64;
 
 /// Where ZooKeeper is and how the session behaves (`zookeeper.*` keys).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,7 +196,7 @@ fn parse_server(entry: &str) -> Option<ZookeeperServer> {
 }
 
 /// ZooKeeper's `PathUtils.validatePath` for an absolute path other than `/`.
-pub fn validate_chroot(path: &str) -> Result<(), &'static str> {
+pub(super) fn validate_chroot(path: &str) -> Result<(), &'static str> {
     if !path.starts_with('/') {
         return Err("it must start with /");
     }

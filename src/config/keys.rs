@@ -7,58 +7,58 @@
 
 use super::{ConfigError, ConfigType};
 
-pub const BROKER_ID: &str = "broker.id";
+pub(super) const BROKER_ID: &str = "broker.id";
 pub const LISTENERS: &str = "listeners";
-pub const ADVERTISED_LISTENERS: &str = "advertised.listeners";
-pub const LISTENER_SECURITY_PROTOCOL_MAP: &str = "listener.security.protocol.map";
+pub(super) const ADVERTISED_LISTENERS: &str = "advertised.listeners";
+pub(super) const LISTENER_SECURITY_PROTOCOL_MAP: &str = "listener.security.protocol.map";
 pub const LOG_DIRS: &str = "log.dirs";
-pub const LOG_DIR: &str = "log.dir";
-pub const NUM_PARTITIONS: &str = "num.partitions";
-pub const DEFAULT_REPLICATION_FACTOR: &str = "default.replication.factor";
-pub const OFFSETS_TOPIC_REPLICATION_FACTOR: &str = "offsets.topic.replication.factor";
-pub const OFFSETS_TOPIC_NUM_PARTITIONS: &str = "offsets.topic.num.partitions";
-pub const AUTO_CREATE_TOPICS_ENABLE: &str = "auto.create.topics.enable";
-pub const MESSAGE_MAX_BYTES: &str = "message.max.bytes";
-pub const SOCKET_REQUEST_MAX_BYTES: &str = "socket.request.max.bytes";
-pub const QUEUED_MAX_REQUEST_BYTES: &str = "queued.max.request.bytes";
-pub const CONNECTIONS_MAX_IDLE_MS: &str = "connections.max.idle.ms";
-pub const LOG_SEGMENT_BYTES: &str = "log.segment.bytes";
-pub const LOG_ROLL_MS: &str = "log.roll.ms";
-pub const LOG_ROLL_HOURS: &str = "log.roll.hours";
-pub const LOG_RETENTION_MS: &str = "log.retention.ms";
-pub const LOG_RETENTION_MINUTES: &str = "log.retention.minutes";
-pub const LOG_RETENTION_HOURS: &str = "log.retention.hours";
-pub const LOG_RETENTION_BYTES: &str = "log.retention.bytes";
-pub const LOG_RETENTION_CHECK_INTERVAL_MS: &str = "log.retention.check.interval.ms";
-pub const LOG_FLUSH_INTERVAL_MESSAGES: &str = "log.flush.interval.messages";
-pub const LOG_FLUSH_INTERVAL_MS: &str = "log.flush.interval.ms";
-pub const LOG_FLUSH_SCHEDULER_INTERVAL_MS: &str = "log.flush.scheduler.interval.ms";
-pub const LOG_INDEX_INTERVAL_BYTES: &str = "log.index.interval.bytes";
-pub const ZOOKEEPER_CONNECT: &str = "zookeeper.connect";
-pub const ZOOKEEPER_SESSION_TIMEOUT_MS: &str = "zookeeper.session.timeout.ms";
-pub const ZOOKEEPER_CONNECTION_TIMEOUT_MS: &str = "zookeeper.connection.timeout.ms";
-pub const BROKER_RACK: &str = "broker.rack";
-pub const TRANSACTION_STATE_LOG_REPLICATION_FACTOR: &str =
+pub(super) const LOG_DIR: &str = "log.dir";
+pub(super) const NUM_PARTITIONS: &str = "num.partitions";
+pub(super) const DEFAULT_REPLICATION_FACTOR: &str = "default.replication.factor";
+pub(super) const OFFSETS_TOPIC_REPLICATION_FACTOR: &str = "offsets.topic.replication.factor";
+pub(super) const OFFSETS_TOPIC_NUM_PARTITIONS: &str = "offsets.topic.num.partitions";
+pub(super) const AUTO_CREATE_TOPICS_ENABLE: &str = "auto.create.topics.enable";
+pub(super) const MESSAGE_MAX_BYTES: &str = "message.max.bytes";
+pub(super) const SOCKET_REQUEST_MAX_BYTES: &str = "socket.request.max.bytes";
+pub(super) const QUEUED_MAX_REQUEST_BYTES: &str = "queued.max.request.bytes";
+pub(super) const CONNECTIONS_MAX_IDLE_MS: &str = "connections.max.idle.ms";
+pub(super) const LOG_SEGMENT_BYTES: &str = "log.segment.bytes";
+pub(super) const LOG_ROLL_MS: &str = "log.roll.ms";
+pub(super) const LOG_ROLL_HOURS: &str = "log.roll.hours";
+pub(super) const LOG_RETENTION_MS: &str = "log.retention.ms";
+pub(super) const LOG_RETENTION_MINUTES: &str = "log.retention.minutes";
+pub(super) const LOG_RETENTION_HOURS: &str = "log.retention.hours";
+pub(super) const LOG_RETENTION_BYTES: &str = "log.retention.bytes";
+pub(super) const LOG_RETENTION_CHECK_INTERVAL_MS: &str = "log.retention.check.interval.ms";
+pub(super) const LOG_FLUSH_INTERVAL_MESSAGES: &str = "log.flush.interval.messages";
+pub(super) const LOG_FLUSH_INTERVAL_MS: &str = "log.flush.interval.ms";
+pub(super) const LOG_FLUSH_SCHEDULER_INTERVAL_MS: &str = "log.flush.scheduler.interval.ms";
+pub(super) const LOG_INDEX_INTERVAL_BYTES: &str = "log.index.interval.bytes";
+pub(super) const ZOOKEEPER_CONNECT: &str = "zookeeper.connect";
+pub(super) const ZOOKEEPER_SESSION_TIMEOUT_MS: &str = "zookeeper.session.timeout.ms";
+pub(super) const ZOOKEEPER_CONNECTION_TIMEOUT_MS: &str = "zookeeper.connection.timeout.ms";
+pub(super) const BROKER_RACK: &str = "broker.rack";
+pub(super) const TRANSACTION_STATE_LOG_REPLICATION_FACTOR: &str =
     "transaction.state.log.replication.factor";
-pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
-pub const REPLICA_LAG_TIME_MAX_MS: &str = "replica.lag.time.max.ms";
-pub const UNCLEAN_LEADER_ELECTION_ENABLE: &str = "unclean.leader.election.enable";
-pub const CONTROLLER_SOCKET_TIMEOUT_MS: &str = "controller.socket.timeout.ms";
-pub const NUM_REPLICA_FETCHERS: &str = "num.replica.fetchers";
-pub const REPLICA_FETCH_MAX_BYTES: &str = "replica.fetch.max.bytes";
-pub const REPLICA_FETCH_WAIT_MAX_MS: &str = "replica.fetch.wait.max.ms";
-pub const AUTO_LEADER_REBALANCE_ENABLE: &str = "auto.leader.rebalance.enable";
-pub const INTER_BROKER_LISTENER_NAME: &str = "inter.broker.listener.name";
-pub const GROUP_INITIAL_REBALANCE_DELAY_MS: &str = "group.initial.rebalance.delay.ms";
-pub const GROUP_MIN_SESSION_TIMEOUT_MS: &str = "group.min.session.timeout.ms";
-pub const GROUP_MAX_SESSION_TIMEOUT_MS: &str = "group.max.session.timeout.ms";
-pub const GROUP_MAX_SIZE: &str = "group.max.size";
-pub const OFFSETS_RETENTION_MINUTES: &str = "offsets.retention.minutes";
-pub const OFFSETS_RETENTION_CHECK_INTERVAL_MS: &str = "offsets.retention.check.interval.ms";
-pub const OFFSET_METADATA_MAX_BYTES: &str = "offset.metadata.max.bytes";
-pub const OFFSETS_TOPIC_SEGMENT_BYTES: &str = "offsets.topic.segment.bytes";
-pub const NUM_IO_THREADS: &str = "num.io.threads";
-pub const NUM_NETWORK_THREADS: &str = "num.network.threads";
+pub(super) const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
+pub(super) const REPLICA_LAG_TIME_MAX_MS: &str = "replica.lag.time.max.ms";
+pub(super) const UNCLEAN_LEADER_ELECTION_ENABLE: &str = "unclean.leader.election.enable";
+pub(super) const CONTROLLER_SOCKET_TIMEOUT_MS: &str = "controller.socket.timeout.ms";
+pub(super) const NUM_REPLICA_FETCHERS: &str = "num.replica.fetchers";
+pub(super) const REPLICA_FETCH_MAX_BYTES: &str = "replica.fetch.max.bytes";
+pub(super) const REPLICA_FETCH_WAIT_MAX_MS: &str = "replica.fetch.wait.max.ms";
+pub(super) const AUTO_LEADER_REBALANCE_ENABLE: &str = "auto.leader.rebalance.enable";
+pub(super) const INTER_BROKER_LISTENER_NAME: &str = "inter.broker.listener.name";
+pub(super) const GROUP_INITIAL_REBALANCE_DELAY_MS: &str = "group.initial.rebalance.delay.ms";
+pub(super) const GROUP_MIN_SESSION_TIMEOUT_MS: &str = "group.min.session.timeout.ms";
+pub(super) const GROUP_MAX_SESSION_TIMEOUT_MS: &str = "group.max.session.timeout.ms";
+pub(super) const GROUP_MAX_SIZE: &str = "group.max.size";
+pub(super) const OFFSETS_RETENTION_MINUTES: &str = "offsets.retention.minutes";
+pub(super) const OFFSETS_RETENTION_CHECK_INTERVAL_MS: &str = "offsets.retention.check.interval.ms";
+pub(super) const OFFSET_METADATA_MAX_BYTES: &str = "offset.metadata.max.bytes";
+pub(super) const OFFSETS_TOPIC_SEGMENT_BYTES: &str = "offsets.topic.segment.bytes";
+pub(super) const NUM_IO_THREADS: &str = "num.io.threads";
+pub(super) const NUM_NETWORK_THREADS: &str = "num.network.threads";
 pub const SLUICE_CORES: &str = "sluice.cores";
 
 /// The most shards (cores) one node runs. Every shard keeps a full routing
@@ -68,14 +68,15 @@ pub const CORES_MAX: usize = 256;
 
 /// Kafka's smallest legal segment: one v0 record's overhead
 /// (`LegacyRecord.RECORD_OVERHEAD_V0`).
-pub const SEGMENT_BYTES_MIN: i64 = 14;
+pub(super) const SEGMENT_BYTES_MIN: i64 = 14;
 
 /// Synonym chains, highest precedence first, as Kafka's DescribeConfigs
 /// reports them (`DynamicBrokerConfig.brokerConfigSynonyms`).
-pub const RETENTION_CHAIN: &[&str] =
+pub(super) const RETENTION_CHAIN: &[&str] =
     &[LOG_RETENTION_MS, LOG_RETENTION_MINUTES, LOG_RETENTION_HOURS];
-pub const ROLL_CHAIN: &[&str] = &[LOG_ROLL_MS, LOG_ROLL_HOURS];
-pub const FLUSH_MS_CHAIN: &[&str] = &[LOG_FLUSH_INTERVAL_MS, LOG_FLUSH_SCHEDULER_INTERVAL_MS];
+pub(super) const ROLL_CHAIN: &[&str] = &[LOG_ROLL_MS, LOG_ROLL_HOURS];
+pub(super) const FLUSH_MS_CHAIN: &[&str] =
+    &[LOG_FLUSH_INTERVAL_MS, LOG_FLUSH_SCHEDULER_INTERVAL_MS];
 
 fn bounds(ty: ConfigType) -> (i64, i64) {
     match ty {
@@ -98,7 +99,7 @@ fn expected(ty: ConfigType) -> &'static str {
 
 /// A key's default when it is not set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DefaultValue {
+pub(super) enum DefaultValue {
     /// Kafka's `null`: unset, so a synonym or a rule decides.
     Null,
     Text(&'static str),
@@ -108,7 +109,7 @@ pub enum DefaultValue {
 
 /// One known key.
 #[derive(Clone, Copy, Debug)]
-pub struct KeySpec {
+pub(super) struct KeySpec {
     pub name: &'static str,
     pub ty: ConfigType,
     /// Inclusive range for numbers; the type's full range where Kafka has no
@@ -121,7 +122,7 @@ pub struct KeySpec {
 }
 
 impl KeySpec {
-    pub const fn new(
+    pub(super) const fn new(
         name: &'static str,
         ty: ConfigType,
         min: i64,
@@ -137,10 +138,10 @@ impl KeySpec {
             used: true,
         }
     }
-    pub const fn text(name: &'static str, default: DefaultValue) -> Self {
+    pub(super) const fn text(name: &'static str, default: DefaultValue) -> Self {
         KeySpec::new(name, ConfigType::String, 0, 0, default)
     }
-    pub const fn unused(self) -> Self {
+    pub(super) const fn unused(self) -> Self {
         KeySpec {
             used: false,
             ..self
@@ -159,7 +160,7 @@ use DefaultValue::{Null, Text};
 
 /// Every key Sluice knows, in the order `describe()` lists them.
 /// Defaults are Kafka 3.x's except where the module doc's table says.
-pub const KEYS: &[KeySpec] = &[
+pub(super) const KEYS: &[KeySpec] = &[
     KeySpec::new(BROKER_ID, Int, -1, INT_MAX, Text("0")),
     KeySpec::text(LISTENERS, Text("PLAINTEXT://127.0.0.1:9092")),
     KeySpec::text(ADVERTISED_LISTENERS, Null),
@@ -300,13 +301,13 @@ pub const KEYS: &[KeySpec] = &[
     ),
 ];
 
-pub fn spec(name: &str) -> Option<&'static KeySpec> {
+pub(super) fn spec(name: &str) -> Option<&'static KeySpec> {
     KEYS.iter().find(|k| k.name == name)
 }
 
 /// The synonym chain a known key belongs to, highest precedence first; a
 /// key without synonyms is a chain of one.
-pub fn chain_of(spec: &'static KeySpec) -> &'static [&'static str] {
+pub(super) fn chain_of(spec: &'static KeySpec) -> &'static [&'static str] {
     [RETENTION_CHAIN, ROLL_CHAIN, FLUSH_MS_CHAIN]
         .into_iter()
         .find(|chain| chain.contains(&spec.name))
@@ -315,7 +316,7 @@ pub fn chain_of(spec: &'static KeySpec) -> &'static [&'static str] {
 
 /// A value parsed by its key's type.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Value {
+pub(super) enum Value {
     Number(i64),
     Bool(bool),
     Text(String),
@@ -323,7 +324,7 @@ pub enum Value {
 
 impl Value {
     /// The value as Kafka's `ConfigDef.convertToString` renders it.
-    pub fn render(&self) -> String {
+    pub(super) fn render(&self) -> String {
         match self {
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
@@ -335,7 +336,7 @@ impl Value {
 impl KeySpec {
     /// Parses `raw` as Kafka's `ConfigDef.parseType` does (the value trimmed
     /// first), then checks the range.
-    pub fn parse(&self, raw: &str) -> Result<Value, ConfigError> {
+    pub(super) fn parse(&self, raw: &str) -> Result<Value, ConfigError> {
         let trimmed = raw.trim();
         let bad_type = || ConfigError::Parse {
             key: self.name,

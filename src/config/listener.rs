@@ -19,7 +19,7 @@ const SECURITY_PROTOCOLS: &[&str] = &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SAS
 
 /// Kafka parses listener lists with `parseCsvList`, which drops empty
 /// entries; this bound keeps a pasted mistake from becoming a huge list.
-pub const LISTENERS_MAX: usize = 64;
+pub(super) const LISTENERS_MAX: usize = 64;
 
 /// One endpoint: where the broker binds (`listeners`) or what it tells
 /// clients (`advertised.listeners`).
@@ -79,7 +79,7 @@ impl fmt::Display for Listener {
 
 /// Splits a comma list as Kafka's `parseCsvList`: entries trimmed, empty ones
 /// dropped.
-pub fn csv(value: &str) -> Vec<&str> {
+pub(super) fn csv(value: &str) -> Vec<&str> {
     value
         .split(',')
         .map(str::trim)
@@ -88,7 +88,10 @@ pub fn csv(value: &str) -> Vec<&str> {
 }
 
 /// Parses a `listeners` or `advertised.listeners` value.
-pub fn parse_listeners(key: &'static str, value: &str) -> Result<Vec<Listener>, ConfigError> {
+pub(super) fn parse_listeners(
+    key: &'static str,
+    value: &str,
+) -> Result<Vec<Listener>, ConfigError> {
     let invalid = |reason: String| ConfigError::InvalidListener {
         key,
         value: value.to_string(),
@@ -187,7 +190,7 @@ fn parse_one(entry: &str) -> Result<Listener, String> {
 }
 
 /// Parses `listener.security.protocol.map`: `NAME:PROTOCOL` pairs.
-pub fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+pub(super) fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, String>, ConfigError> {
     let invalid = |expected: String| ConfigError::Invalid {
         key: LISTENER_SECURITY_PROTOCOL_MAP,
         value: value.to_string(),
@@ -213,7 +216,7 @@ pub fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, String>, Confi
 }
 
 /// Checks that every listener maps to PLAINTEXT.
-pub fn check_protocols(
+pub(super) fn check_protocols(
     key: &'static str,
     listeners: &[Listener],
     map: &BTreeMap<String, String>,
@@ -252,7 +255,7 @@ pub fn check_protocols(
 /// `hostname` (as Kafka advertises its host's name). With it, every name must
 /// be one of `listeners`', an empty host still means `hostname`, and
 /// `0.0.0.0`, `::` and port 0 are refused: a client cannot connect there.
-pub fn advertised(
+pub(super) fn advertised(
     listeners: &[Listener],
     advertised: Option<&str>,
     hostname: &str,

@@ -258,6 +258,7 @@ impl Environment {
     }
 }
 
+#[allow(unsafe_code)] // the unsafe block says why (SAFETY:)
 fn system_hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the pointer and length describe `buf`, which gethostname may

@@ -62,23 +62,23 @@ impl TopicConfigError {
     }
 }
 
-pub const SEGMENT_BYTES: &str = "segment.bytes";
-pub const SEGMENT_MS: &str = "segment.ms";
-pub const RETENTION_MS: &str = "retention.ms";
-pub const RETENTION_BYTES: &str = "retention.bytes";
-pub const FLUSH_MESSAGES: &str = "flush.messages";
-pub const FLUSH_MS: &str = "flush.ms";
-pub const INDEX_INTERVAL_BYTES: &str = "index.interval.bytes";
-pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
-pub const CLEANUP_POLICY: &str = "cleanup.policy";
-pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
-pub const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
-pub const COMPRESSION_TYPE: &str = "compression.type";
-pub const MESSAGE_TIMESTAMP_BEFORE_MAX_MS: &str = "message.timestamp.before.max.ms";
-pub const MESSAGE_TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after.max.ms";
-pub const MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS: &str = "message.timestamp.difference.max.ms";
-pub const MESSAGE_FORMAT_VERSION: &str = "message.format.version";
-pub const MESSAGE_DOWNCONVERSION_ENABLE: &str = "message.downconversion.enable";
+pub(super) const SEGMENT_BYTES: &str = "segment.bytes";
+pub(super) const SEGMENT_MS: &str = "segment.ms";
+pub(super) const RETENTION_MS: &str = "retention.ms";
+pub(super) const RETENTION_BYTES: &str = "retention.bytes";
+pub(super) const FLUSH_MESSAGES: &str = "flush.messages";
+pub(super) const FLUSH_MS: &str = "flush.ms";
+pub(super) const INDEX_INTERVAL_BYTES: &str = "index.interval.bytes";
+pub(super) const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
+pub(super) const CLEANUP_POLICY: &str = "cleanup.policy";
+pub(super) const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
+pub(super) const MIN_INSYNC_REPLICAS: &str = "min.insync.replicas";
+pub(super) const COMPRESSION_TYPE: &str = "compression.type";
+pub(super) const MESSAGE_TIMESTAMP_BEFORE_MAX_MS: &str = "message.timestamp.before.max.ms";
+pub(super) const MESSAGE_TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after.max.ms";
+pub(super) const MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS: &str = "message.timestamp.difference.max.ms";
+pub(super) const MESSAGE_FORMAT_VERSION: &str = "message.format.version";
+pub(super) const MESSAGE_DOWNCONVERSION_ENABLE: &str = "message.downconversion.enable";
 
 use ConfigType::{Boolean, Double, Int, List, Long, String as Str};
 use DefaultValue::Text;
@@ -184,7 +184,7 @@ const TOPIC_KEYS: &[KeySpec] = &[
 
 /// The broker key whose value is a topic config's default (Kafka's
 /// `ServerTopicConfigSynonyms`), for the topic configs that have one here.
-pub fn broker_key_of(topic_name: &str) -> Option<&'static str> {
+pub(super) fn broker_key_of(topic_name: &str) -> Option<&'static str> {
     Some(match topic_name {
         SEGMENT_BYTES => LOG_SEGMENT_BYTES,
         SEGMENT_MS => LOG_ROLL_MS,
@@ -455,7 +455,7 @@ impl TopicConfig {
 /// before 0.10.0-IV1, 1 before 0.11.0, 2 since. `None` for a string that
 /// is not one of Kafka's versions (`0.8.0` to `0.11.0`, `1.0` to `3.x`,
 /// each optionally with an `-IVn` suffix), which Kafka refuses.
-pub fn record_format_magic(version: &str) -> Option<u8> {
+pub(super) fn record_format_magic(version: &str) -> Option<u8> {
     let (release, iv) = match version.split_once("-IV") {
         Some((release, iv)) => (release, Some(iv.parse::<u32>().ok()?)),
         None => (version, None),

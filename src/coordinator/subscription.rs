@@ -8,7 +8,7 @@ use kafka_protocol::protocol::Decodable;
 
 /// The subscribed topics; empty if the metadata does not decode (a custom
 /// protocol under the "consumer" type, say).
-pub fn topics(metadata: &Bytes) -> Vec<String> {
+pub(super) fn topics(metadata: &Bytes) -> Vec<String> {
     let mut buf = metadata.clone();
     if buf.remaining() < 2 {
         return Vec::new();

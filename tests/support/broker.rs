@@ -9,14 +9,14 @@ use super::zookeeper::free_port;
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub struct Broker {
+pub(crate) struct Broker {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
 
 impl Broker {
-    pub fn start() -> Broker {
+    pub(crate) fn start() -> Broker {
         let mut broker = Broker {
             port: free_port(),
             dir: tempfile::tempdir().unwrap(),
@@ -26,12 +26,12 @@ impl Broker {
         broker
     }
 
-    pub fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
     /// Starts the broker on the same port and data directory.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
         let stderr = std::fs::OpenOptions::new()
             .create(true)
@@ -68,19 +68,20 @@ impl Broker {
     }
 
     /// SIGKILL, as a crash.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("broker.stderr")).unwrap_or_default()
     }
 }
 
 impl Drop for Broker {
+    #[allow(unsafe_code)] // the unsafe block says why (SAFETY:)
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // SAFETY: kill() on our own child's pid has no memory effects.

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests of the `sluice` package.
 #![allow(dead_code)]
 
-pub mod broker;
-pub mod zookeeper;
+pub(crate) mod broker;
+pub(crate) mod zookeeper;

@@ -10,20 +10,20 @@ use std::time::{Duration, Instant};
 
 /// Where Debian's `zookeeper` package puts the server jar; its manifest
 /// names the jars it needs.
-pub const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
+pub(crate) const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
 /// A logging backend for the server's slf4j (without one it logs nothing).
-pub const SLF4J_SIMPLE_JAR: &str = "/usr/share/java/slf4j-simple.jar";
+pub(crate) const SLF4J_SIMPLE_JAR: &str = "/usr/share/java/slf4j-simple.jar";
 /// How long a server may take to serve after it starts.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub struct ZooKeeper {
+pub(crate) struct ZooKeeper {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
 
 /// Why ZooKeeper cannot run here, or None when it can.
-pub fn unavailable() -> Option<String> {
+pub(crate) fn unavailable() -> Option<String> {
     let java = Command::new("java")
         .arg("-version")
         .stdout(Stdio::null())
@@ -42,7 +42,7 @@ pub fn unavailable() -> Option<String> {
 
 /// Prints why the calling test does nothing, and returns true, when
 /// ZooKeeper cannot run here.
-pub fn skip(test: &str) -> bool {
+pub(crate) fn skip(test: &str) -> bool {
     match unavailable() {
         Some(reason) => {
             eprintln!("SKIPPED {test}: {reason}");
@@ -52,7 +52,7 @@ pub fn skip(test: &str) -> bool {
     }
 }
 
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
     listener.local_addr().unwrap().port()
 }
@@ -60,7 +60,7 @@ pub fn free_port() -> u16 {
 impl ZooKeeper {
     /// Starts a standalone server (tickTime 500 ms, so sessions may be as
     /// short as 1 s) and waits until it answers.
-    pub fn start() -> ZooKeeper {
+    pub(crate) fn start() -> ZooKeeper {
         let dir = tempfile::tempdir().unwrap();
         let mut zk = ZooKeeper {
             port: free_port(),
@@ -86,12 +86,12 @@ impl ZooKeeper {
         self.dir.path().join("data")
     }
 
-    pub fn connect_string(&self) -> String {
+    pub(crate) fn connect_string(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
     /// Starts the server again on the same port and data (after [`stop`]).
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
         let log = std::fs::File::create(self.dir.path().join("zookeeper.log")).unwrap();
         let child = Command::new("java")
@@ -121,7 +121,8 @@ impl ZooKeeper {
     }
 
     /// Kills the server (SIGKILL: no clean shutdown, as a crash).
-    pub fn stop(&mut self) {
+    #[allow(unsafe_code)] // the unsafe block says why (SAFETY:)
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // A paused server must be able to die.
             // SAFETY: as in signal().
@@ -133,14 +134,15 @@ impl ZooKeeper {
 
     /// Freezes the server (SIGSTOP): connections stay open but nothing is
     /// answered, as a server stuck in a long GC pause.
-    pub fn pause(&self) {
+    pub(crate) fn pause(&self) {
         self.signal(libc::SIGSTOP);
     }
 
-    pub fn resume(&self) {
+    pub(crate) fn resume(&self) {
         self.signal(libc::SIGCONT);
     }
 
+    #[allow(unsafe_code)] // the unsafe block says why (SAFETY:)
     fn signal(&self, signal: libc::c_int) {
         let child = self.child.as_ref().expect("running");
         // SAFETY: kill() with our own child's pid and a valid signal number
@@ -165,7 +167,7 @@ impl ZooKeeper {
         String::from_utf8_lossy(&answer).contains("Mode:")
     }
 
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("zookeeper.log")).unwrap_or_default()
     }
 }

@@ -145,6 +145,7 @@ fn note(text: &str) {
 }
 
 /// Writing the real /proc and /sys needs root; a fake root (tests) does not.
+#[allow(unsafe_code)] // the unsafe block says why (SAFETY:)
 fn require_root(host: &Host, what: &str) -> Result<(), TuneError> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };

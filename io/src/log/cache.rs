@@ -13,7 +13,7 @@ use crate::storage::Chunk;
 
 /// A written buffer: file bytes `[file_position, file_position + data_len)`
 /// of segment `segment_base`.
-pub struct CacheEntry {
+pub(super) struct CacheEntry {
     pub segment_base: u64,
     pub file_position: u64,
     pub data_len: usize,
@@ -23,7 +23,7 @@ pub struct CacheEntry {
 }
 
 #[derive(Default)]
-pub struct WriteCache {
+pub(super) struct WriteCache {
     entries: VecDeque<CacheEntry>,
     bytes: usize,
 }
@@ -31,7 +31,7 @@ pub struct WriteCache {
 impl WriteCache {
     /// Adds the newest entry and evicts the oldest beyond `bytes_max`. The
     /// newest entry always stays, whatever its size.
-    pub fn insert(&mut self, entry: CacheEntry, bytes_max: usize) {
+    pub(super) fn insert(&mut self, entry: CacheEntry, bytes_max: usize) {
         if let Some(last) = self.entries.back() {
             assert!(
                 (last.segment_base, last.file_position)
@@ -49,7 +49,7 @@ impl WriteCache {
 
     /// The bytes from `position` to the end of the newest entry covering it,
     /// as a chunk sharing the cached buffer.
-    pub fn lookup(&self, segment_base: u64, position: u64) -> Option<Chunk> {
+    pub(super) fn lookup(&self, segment_base: u64, position: u64) -> Option<Chunk> {
         let after = self
             .entries
             .partition_point(|e| (e.segment_base, e.file_position) <= (segment_base, position));
@@ -69,7 +69,7 @@ impl WriteCache {
 
     /// Drops every entry of segments `>= segment_base`, and of
     /// `segment_base` itself at or past `position` (truncation).
-    pub fn truncate(&mut self, segment_base: u64, position: u64) {
+    pub(super) fn truncate(&mut self, segment_base: u64, position: u64) {
         while let Some(last) = self.entries.back() {
             let beyond = last.segment_base > segment_base
                 || (last.segment_base == segment_base
@@ -83,7 +83,7 @@ impl WriteCache {
     }
 
     /// Drops every entry of segments below `segment_base` (retention).
-    pub fn remove_segments_below(&mut self, segment_base: u64) {
+    pub(super) fn remove_segments_below(&mut self, segment_base: u64) {
         while self
             .entries
             .front()
@@ -95,7 +95,7 @@ impl WriteCache {
     }
 
     #[cfg(test)]
-    pub fn bytes(&self) -> usize {
+    pub(super) fn bytes(&self) -> usize {
         self.bytes
     }
 }

@@ -19,7 +19,7 @@ use crate::storage::{align_down, align_up, Chunk, Storage, StorageFile};
 /// timestamp inside it. Stored batches passed produce validation, whose
 /// bound is larger only for topics with a `max.message.bytes` over 2 MiB;
 /// for those the answer falls back to the batch's first offset.
-pub const TIMESTAMP_LOOKUP_INFLATED_BYTES_MAX: usize = 64 << 20;
+pub(super) const TIMESTAMP_LOOKUP_INFLATED_BYTES_MAX: usize = 64 << 20;
 
 /// The result of [`PartitionLog::read`].
 #[derive(Debug, Default)]

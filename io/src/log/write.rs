@@ -24,20 +24,20 @@ use crate::storage::{align_down, align_up, IoBuf, StorageFile, BLOCK_BYTES};
 
 /// Where the active segment ends: bytes appended and the next offset.
 #[derive(Clone, Copy, Debug)]
-pub struct LogEnd {
+pub(super) struct LogEnd {
     pub segment_size_bytes: u64,
     pub end_offset: u64,
 }
 
 /// Bounds for a new write buffer's size.
 #[derive(Clone, Copy, Debug)]
-pub struct BufferSizing {
+pub(super) struct BufferSizing {
     pub min_bytes: usize,
     pub max_bytes: usize,
 }
 
 impl BufferSizing {
-    pub fn new(config: &crate::config::LogConfig) -> Self {
+    pub(super) fn new(config: &crate::config::LogConfig) -> Self {
         let max_bytes = config.write_buffer_bytes_max;
         BufferSizing {
             // Small: a quiet partition should not pin much memory per write;
@@ -49,7 +49,7 @@ impl BufferSizing {
 }
 
 /// The buffer appends copy into.
-pub struct OpenBuffer<B> {
+pub(super) struct OpenBuffer<B> {
     pub buf: B,
     /// File position of the buffer's first byte (block aligned).
     pub file_position: u64,
@@ -71,13 +71,13 @@ impl<B: IoBuf> OpenBuffer<B> {
         self.buf.as_ref().len()
     }
 
-    pub fn has_new_data(&self) -> bool {
+    pub(super) fn has_new_data(&self) -> bool {
         self.data_len > self.seeded_len
     }
 }
 
 /// A buffer closed for appends, waiting for (or done with) its device write.
-pub struct SealedBuffer<B> {
+pub(super) struct SealedBuffer<B> {
     pub buf: Rc<B>,
     pub file_position: u64,
     pub data_len: usize,
@@ -91,7 +91,7 @@ pub struct SealedBuffer<B> {
 }
 
 /// Per-partition write state. Lives in the partition's log, on its shard.
-pub struct WriteState<B> {
+pub(super) struct WriteState<B> {
     pub open: Option<OpenBuffer<B>>,
     pub unwritten: VecDeque<SealedBuffer<B>>,
     /// The most recent sealed buffer: where the next buffer's tail block
@@ -114,7 +114,7 @@ pub struct WriteState<B> {
 impl<B: IoBuf> WriteState<B> {
     /// State for a segment whose first `size_bytes` bytes (up to
     /// `end_offset`) are on the device and synced.
-    pub fn new(size_bytes: u64, end_offset: u64) -> Self {
+    pub(super) fn new(size_bytes: u64, end_offset: u64) -> Self {
         WriteState {
             open: None,
             unwritten: VecDeque::new(),
@@ -129,7 +129,7 @@ impl<B: IoBuf> WriteState<B> {
     }
 
     /// Bytes appended but not yet on the device.
-    pub fn pending_bytes(&self, segment_size_bytes: u64) -> u64 {
+    pub(super) fn pending_bytes(&self, segment_size_bytes: u64) -> u64 {
         segment_size_bytes - self.written_bytes
     }
 
@@ -138,7 +138,7 @@ impl<B: IoBuf> WriteState<B> {
     /// partly filled tail block. `segment_size_bytes` is the log's end;
     /// `tail_from_disk` supplies the tail block's bytes when no buffer in
     /// memory holds them (after recovery or truncation).
-    pub fn reserve<F: StorageFile<Buf = B>>(
+    pub(super) fn reserve<F: StorageFile<Buf = B>>(
         &mut self,
         file: &F,
         needed: usize,
@@ -207,7 +207,7 @@ impl<B: IoBuf> WriteState<B> {
     /// copy of this one's partly filled last block, so this buffer is cut to
     /// whole blocks: the two then never cover the same block, and the writes
     /// of one write-out can be in flight together.
-    pub fn seal_open(&mut self, successor_copied_tail: bool) {
+    pub(super) fn seal_open(&mut self, successor_copied_tail: bool) {
         let Some(mut open) = self.open.take() else {
             return;
         };
@@ -246,7 +246,7 @@ impl<B: IoBuf> WriteState<B> {
     }
 
     /// Forgets every buffer (segment rolled or truncated).
-    pub fn reset(&mut self, size_bytes: u64, end_offset: u64) {
+    pub(super) fn reset(&mut self, size_bytes: u64, end_offset: u64) {
         *self = WriteState::new(size_bytes, end_offset);
     }
 }

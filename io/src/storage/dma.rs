@@ -204,7 +204,7 @@ mod iopoll_probe {
 
     const PROBE_FILE_NAME: &str = ".sluice-iopoll-probe";
 
-    pub async fn prime(path: &Path) {
+    pub(super) async fn prime(path: &Path) {
         let Some(dir) = path.parent() else { return };
         let Ok(device) = std::fs::metadata(dir).map(|m| m.dev()) else {
             return; // the open that follows reports the missing directory

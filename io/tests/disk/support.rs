@@ -12,10 +12,10 @@ use sluice_io::batch::{self, build_test_batch, BATCH_HEADER_BYTES};
 use sluice_io::storage::dma::DmaStorage;
 use sluice_io::{AppendTime, FlushPolicy, LogConfig, PartitionLog};
 
-pub type DiskLog = PartitionLog<DmaStorage>;
+pub(crate) type DiskLog = PartitionLog<DmaStorage>;
 
 /// Runs `body` on a new glommio executor and fails the test if it panics.
-pub fn run<F, Fut>(body: F)
+pub(crate) fn run<F, Fut>(body: F)
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + 'static,
@@ -30,7 +30,12 @@ where
 /// A valid v2 batch whose record bytes are random from `seed`, so every
 /// batch differs and a batch read from the wrong place cannot pass.
 /// `total_bytes` includes the 61-byte header.
-pub fn seeded_batch(seed: u64, records: i32, total_bytes: usize, timestamp_ms: i64) -> Vec<u8> {
+pub(crate) fn seeded_batch(
+    seed: u64,
+    records: i32,
+    total_bytes: usize,
+    timestamp_ms: i64,
+) -> Vec<u8> {
     let mut bytes = build_test_batch(records, total_bytes - BATCH_HEADER_BYTES, timestamp_ms);
     SmallRng::seed_from_u64(seed).fill_bytes(&mut bytes[BATCH_HEADER_BYTES..]);
     let crc = batch::compute_crc(&bytes);
@@ -41,14 +46,14 @@ pub fn seeded_batch(seed: u64, records: i32, total_bytes: usize, timestamp_ms: i
 
 /// A batch as appended, with the offsets the log gave it.
 #[derive(Clone, Debug)]
-pub struct Appended {
+pub(crate) struct Appended {
     pub base_offset: u64,
     pub last_offset: u64,
     pub timestamp_ms: i64,
     pub bytes: Vec<u8>,
 }
 
-pub async fn append_durable(log: &DiskLog, bytes: Vec<u8>, expected_base: u64) -> Appended {
+pub(crate) async fn append_durable(log: &DiskLog, bytes: Vec<u8>, expected_base: u64) -> Appended {
     let info = log.append(&bytes, 0, AppendTime::Create).await.unwrap();
     assert_eq!(info.base_offset, expected_base, "offsets continue");
     log.wait_durable(info.last_offset + 1).await.unwrap();
@@ -62,7 +67,7 @@ pub async fn append_durable(log: &DiskLog, bytes: Vec<u8>, expected_base: u64) -
 
 /// Appends `count` batches of sizes cycling over `sizes`, seeded by
 /// `seed_base + i`, each waited durable.
-pub async fn append_batches(
+pub(crate) async fn append_batches(
     log: &DiskLog,
     seed_base: u64,
     count: usize,
@@ -84,7 +89,7 @@ pub async fn append_batches(
 /// Checks that `read` holds exactly `expected`, back to back: the engine
 /// rewrites only the base offset (bytes 0..8); every other byte is the
 /// producer's.
-pub fn assert_batches(read: &[u8], expected: &[Appended]) {
+pub(crate) fn assert_batches(read: &[u8], expected: &[Appended]) {
     let mut position = 0;
     for (i, want) in expected.iter().enumerate() {
         let got = batch::validate(&read[position..])
@@ -108,7 +113,7 @@ pub fn assert_batches(read: &[u8], expected: &[Appended]) {
 
 /// Reads from `from` to the log end offset, `max_bytes` at a time.
 /// Returns the bytes and the number of reads.
-pub async fn read_to_end(log: &DiskLog, from: u64, max_bytes: usize) -> (Vec<u8>, usize) {
+pub(crate) async fn read_to_end(log: &DiskLog, from: u64, max_bytes: usize) -> (Vec<u8>, usize) {
     let mut bytes = Vec::new();
     let mut next = from;
     let mut reads = 0;
@@ -138,7 +143,7 @@ pub async fn read_to_end(log: &DiskLog, from: u64, max_bytes: usize) -> (Vec<u8>
 }
 
 /// File name → size of everything in `dir`.
-pub fn dir_files(dir: &Path) -> BTreeMap<String, u64> {
+pub(crate) fn dir_files(dir: &Path) -> BTreeMap<String, u64> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| {
@@ -151,11 +156,11 @@ pub fn dir_files(dir: &Path) -> BTreeMap<String, u64> {
         .collect()
 }
 
-pub fn segment_file(dir: &Path, base_offset: u64, suffix: &str) -> PathBuf {
+pub(crate) fn segment_file(dir: &Path, base_offset: u64, suffix: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}{suffix}"))
 }
 
-pub fn config(segment_bytes: u64, flush_policy: FlushPolicy) -> LogConfig {
+pub(crate) fn config(segment_bytes: u64, flush_policy: FlushPolicy) -> LogConfig {
     LogConfig {
         segment_bytes,
         index_interval_bytes: 4096,

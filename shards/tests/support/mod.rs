@@ -9,10 +9,10 @@ use sluice_shards::{Runtime, RuntimeConfig, RuntimeError};
 
 /// How long a test waits for a runtime to end before calling it hung. Only
 /// a guard against hanging CI: no test asserts on how long anything takes.
-pub const HANG_GUARD: Duration = Duration::from_secs(120);
+pub(crate) const HANG_GUARD: Duration = Duration::from_secs(120);
 
 /// A small unpinned runtime configuration for tests.
-pub fn config(shards: usize) -> RuntimeConfig {
+pub(crate) fn config(shards: usize) -> RuntimeConfig {
     RuntimeConfig {
         io_memory_bytes: 256 << 10,
         name: "test-shard".to_string(),
@@ -21,13 +21,13 @@ pub fn config(shards: usize) -> RuntimeConfig {
 }
 
 /// Whether this machine has at least `cores` CPUs to pin shards to.
-pub fn has_cores(cores: usize) -> bool {
+pub(crate) fn has_cores(cores: usize) -> bool {
     std::thread::available_parallelism().is_ok_and(|n| n.get() >= cores)
 }
 
 /// Joins `runtime`, failing the test (instead of hanging it) if the shards
 /// have not all ended within [`HANG_GUARD`].
-pub fn join<Req, Resp>(runtime: Runtime<Req, Resp>) -> Result<(), RuntimeError>
+pub(crate) fn join<Req, Resp>(runtime: Runtime<Req, Resp>) -> Result<(), RuntimeError>
 where
     Req: 'static,
     Resp: 'static,
@@ -43,7 +43,7 @@ where
 
 /// Waits on a shard until `condition` holds, checking every millisecond.
 /// For waiting on other shards' progress; the hang guard bounds it.
-pub async fn wait_until(condition: impl Fn() -> bool) {
+pub(crate) async fn wait_until(condition: impl Fn() -> bool) {
     while !condition() {
         glommio::timer::sleep(Duration::from_millis(1)).await;
     }
