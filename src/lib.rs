@@ -1,11 +1,15 @@
 //! Sluice: a Kafka-compatible broker (library half of the `sluice` binary).
 //!
 //! The request path: [`server`] reads frames on the shard that accepted the
-//! connection, [`handlers`] decode and answer them (one file per API),
-//! partitions live on their owning shard ([`partition`]), consumer groups on
-//! the shard of their `__consumer_offsets` partition ([`coordinator`]), and [`broker`]
-//! wires shards, the control plane and the mesh messages together; [`cli`]
-//! holds Kafka's command-line tools. See `../shared/ARCHITECTURE.md`.
+//! connection, [`protocol`] decodes them, [`handlers`] answer them (one file
+//! per API) through the routing seam in [`broker`] (`broker::frontend`),
+//! which sends partition and group work to the shard that owns it:
+//! partitions live on their owning shard ([`partition`]), consumer groups
+//! on the shard of their `__consumer_offsets` partition ([`coordinator`]),
+//! and [`cluster`] holds the topic and routing tables. [`node`] starts and
+//! stops the shards; [`cli`] holds Kafka's command-line tools; [`clock`] and
+//! [`config`] sit below everything. The README's folder map lists every
+//! file.
 
 pub mod broker;
 pub mod cli;

@@ -12,10 +12,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde_json::json;
 
-use crate::cli::parse_duration;
 use crate::client::{
     assign_only_group_id, client_config, parse_props, partitions_of, METADATA_TIMEOUT,
 };
+use crate::duration::parse_duration;
 use crate::error::{BenchError, Result};
 use crate::format::{ConsumerLine, CONSUMER_HEADER};
 use crate::progress::Progress;

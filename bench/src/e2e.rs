@@ -21,10 +21,10 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
-use crate::cli::parse_duration;
 use crate::client::{
     assign_only_group_id, client_config, ensure_topic, parse_props, partitions_of, METADATA_TIMEOUT,
 };
+use crate::duration::parse_duration;
 use crate::error::{BenchError, Result};
 use crate::payload::Payloads;
 use crate::progress::Progress;

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod client;
 pub mod compare;
 pub mod consume;
+pub mod duration;
 pub mod e2e;
 pub mod error;
 pub mod format;

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::cli::parse_duration;
+use crate::duration::parse_duration;
 use crate::error::{BenchError, Result};
 use crate::progress::Progress;
 use crate::report::json::latency_summary_json;

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::cli::parse_duration;
 use crate::client::{client_config, ensure_topic, parse_props};
+use crate::duration::parse_duration;
 use crate::error::{BenchError, Result};
 use crate::format::{ProducerTotalLine, ProducerWindowLine};
 use crate::payload::Payloads;
