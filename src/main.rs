@@ -67,7 +67,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                // The ZooKeeper client logs every connection at info.
+                .unwrap_or_else(|_| "info,zookeeper_client=warn".into()),
         )
         .with_writer(std::io::stderr)
         // Colour only for a person at a terminal: a log file or a pipe
@@ -121,13 +122,6 @@ fn run_broker(args: BrokerArgs) -> ExitCode {
     };
     for warning in &warnings {
         warning.log();
-    }
-    // The cluster keys are parsed into `config.cluster`; running as a
-    // cluster member is not wired yet, and running alone while the operator
-    // asked for a cluster would be worse than not starting.
-    if config.cluster.is_clustered() {
-        eprintln!("error: zookeeper.connect is set, but cluster mode is not wired yet; remove it to run a single node");
-        return ExitCode::from(2);
     }
     match sluice::node::run(config) {
         Ok(()) => ExitCode::SUCCESS,

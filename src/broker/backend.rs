@@ -17,7 +17,7 @@ use kafka_protocol::ResponseError;
 use sluice_io::storage::Chunk;
 use sluice_shards::{ShardHandler, ShardId};
 
-use super::control::ControlService;
+use super::control::{AgentSlot, ControlService};
 use super::error::BrokerError;
 use super::frontend;
 use super::messages::{
@@ -236,9 +236,10 @@ pub struct Backend {
 }
 
 impl Backend {
-    pub fn new(shard: Rc<ShardState>) -> Result<Backend, BrokerError> {
+    /// `cluster`: where a cluster member's shard 0 will find its agent.
+    pub fn new(shard: Rc<ShardState>, cluster: Option<AgentSlot>) -> Result<Backend, BrokerError> {
         let control = if shard.context().shard_id() == ShardId::CONTROL {
-            Some(ControlService::new(&shard.config().log_dir)?)
+            Some(ControlService::new(&shard.config().log_dir, cluster)?)
         } else {
             None
         };
@@ -254,6 +255,12 @@ impl ShardHandler<ShardRequest, ShardResponse> for Backend {
             ShardRequest::ApplyTopics(table) => ShardResponse::Applied(
                 shard
                     .apply_topics(table)
+                    .await
+                    .map_err(|error| error.to_string()),
+            ),
+            ShardRequest::ApplyCluster(view) => ShardResponse::Applied(
+                shard
+                    .apply_cluster(view)
                     .await
                     .map_err(|error| error.to_string()),
             ),

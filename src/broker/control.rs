@@ -9,14 +9,19 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use futures::lock::Mutex;
+
+mod clustered;
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::config_edit::{edit_overrides, ConfigEdit};
 use super::error::BrokerError;
 use super::frontend;
-use super::messages::{ControlRequest, ControlResponse, NewTopic, TopicOutcome, TopicSelector};
+use super::messages::{
+    ControlRequest, ControlResponse, NewTopic, PartitionGrowth, TopicOutcome, TopicSelector,
+};
 use super::shard::ShardState;
+use crate::cluster::agent::ClusterAgent;
 use crate::cluster::topics::{validate_topic_name, PARTITIONS_PER_TOPIC_MAX};
 use crate::cluster::{TopicInfo, TopicStore, TopicTable};
 use crate::config::validate_topic_config;
@@ -25,7 +30,13 @@ use crate::config::validate_topic_config;
 /// a restart never reuses an id.
 const PRODUCER_ID_BLOCK: i64 = 1000;
 
+/// Where a cluster member's control plane finds shard 0's cluster agent,
+/// set once the agent has joined (before the broker listens).
+pub type AgentSlot = Rc<std::cell::OnceCell<Rc<ClusterAgent>>>;
+
 pub struct ControlService {
+    /// In a cluster, ZooKeeper holds the topics; the agent writes them.
+    cluster: Option<AgentSlot>,
     store: TopicStore,
     /// One control operation at a time.
     serial: Mutex<()>,
@@ -34,7 +45,10 @@ pub struct ControlService {
 }
 
 impl ControlService {
-    pub fn new(log_dir: &std::path::Path) -> Result<ControlService, BrokerError> {
+    pub fn new(
+        log_dir: &std::path::Path,
+        cluster: Option<AgentSlot>,
+    ) -> Result<ControlService, BrokerError> {
         let store = TopicStore::new(log_dir).map_err(|source| BrokerError::File {
             op: "creating the topic store in",
             path: log_dir.to_path_buf(),
@@ -59,6 +73,7 @@ impl ControlService {
             }
         };
         Ok(ControlService {
+            cluster,
             store,
             serial: Mutex::new(()),
             producer_ids: std::cell::RefCell::new((persisted, persisted)),
@@ -68,6 +83,14 @@ impl ControlService {
 
     pub async fn handle(&self, shard: &Rc<ShardState>, request: ControlRequest) -> ControlResponse {
         let _serial = self.serial.lock().await;
+        if let Some(slot) = &self.cluster {
+            return match slot.get() {
+                Some(agent) => clustered::handle(agent, shard, request).await,
+                // Not joined yet (nothing listens before it has): the
+                // handlers read the missing outcomes as errors.
+                None => clustered::not_ready(request),
+            };
+        }
         match request {
             ControlRequest::CreateTopics {
                 topics,
@@ -87,6 +110,8 @@ impl ControlService {
             ControlRequest::AllocateProducerId => {
                 ControlResponse::ProducerId(self.allocate_producer_id())
             }
+            // The embedded node creates it at its first start.
+            ControlRequest::EnsureOffsetsTopic => ControlResponse::TopicsCreated(Vec::new()),
             ControlRequest::AlterTopicConfigs {
                 changes,
                 validate_only,
@@ -297,13 +322,16 @@ impl ControlService {
     async fn create_partitions(
         &self,
         shard: &Rc<ShardState>,
-        changes: Vec<(String, i32)>,
+        changes: Vec<PartitionGrowth>,
         validate_only: bool,
     ) -> Vec<TopicOutcome> {
         let mut table = TopicTable::clone(&shard.topics());
         let mut outcomes = Vec::new();
         let mut changed = false;
-        for (name, count) in changes {
+        for PartitionGrowth {
+            topic: name, count, ..
+        } in changes
+        {
             let Some(info) = table.get(&name).cloned() else {
                 outcomes.push(TopicOutcome::failed(
                     &name,

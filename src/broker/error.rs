@@ -49,6 +49,9 @@ pub enum BrokerError {
     /// Another shard applied a topic table and failed.
     #[error("{shard} could not apply the topic table: {detail}")]
     Apply { shard: ShardId, detail: String },
+    /// The group's coordinator is another broker (or none, for now).
+    #[error("this broker does not coordinate the group")]
+    NotCoordinator,
     /// The group's shard dropped a parked JoinGroup or SyncGroup unanswered.
     #[error("the group's shard dropped a parked call")]
     ParkedCallDropped,

@@ -9,6 +9,7 @@
 //! Only the frontend (`frontend/`) sends these and only the backend
 //! (`backend.rs`) answers them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,7 +17,7 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::config_edit::ConfigEdit;
-use crate::cluster::{TopicPartition, TopicTable};
+use crate::cluster::{ClusterView, TopicPartition, TopicTable};
 use crate::coordinator::calls::{GroupCall, GroupReply};
 use crate::partition::ProduceOutcome;
 
@@ -24,6 +25,10 @@ pub enum ShardRequest {
     /// A newer topic table from the control shard: open what this shard now
     /// owns, close what was deleted.
     ApplyTopics(TopicTable),
+    /// A newer cluster view from shard 0's cluster agent (cluster mode):
+    /// route by it, open the replicas this broker holds, coordinate the
+    /// groups of the `__consumer_offsets` partitions it leads.
+    ApplyCluster(Arc<ClusterView>),
     Produce {
         acks: i16,
         now_ms: i64,
@@ -113,10 +118,14 @@ pub enum ControlRequest {
         topics: Vec<TopicSelector>,
     },
     CreatePartitions {
-        changes: Vec<(String, i32)>,
+        changes: Vec<PartitionGrowth>,
         validate_only: bool,
     },
     AllocateProducerId,
+    /// Creates `__consumer_offsets` in a cluster if it is missing (Kafka
+    /// does so on the first FindCoordinator); answered with
+    /// `TopicsCreated`.
+    EnsureOffsetsTopic,
     /// AlterConfigs / IncrementalAlterConfigs on topics, one outcome each.
     AlterTopicConfigs {
         changes: Vec<(String, ConfigEdit)>,
@@ -140,6 +149,19 @@ pub struct NewTopic {
     /// -1: `default.replication.factor`.
     pub replication_factor: i16,
     pub configs: Vec<(String, Option<String>)>,
+    /// Replicas by partition (CreateTopics' manual assignment); then the
+    /// two counts above are -1.
+    pub assignments: Vec<(i32, Vec<i32>)>,
+}
+
+/// One topic of CreatePartitions.
+#[derive(Clone, Debug)]
+pub struct PartitionGrowth {
+    pub topic: String,
+    /// The partition count asked for.
+    pub count: i32,
+    /// The new partitions' replicas, if the request gives them.
+    pub assignments: Option<Vec<Vec<i32>>>,
 }
 
 #[derive(Clone, Debug)]

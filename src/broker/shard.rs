@@ -7,17 +7,18 @@
 //! whole when the control shard sends a newer one.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use sluice_shards::ShardContext;
 
 use super::error::BrokerError;
 use super::messages::{ShardRequest, ShardResponse};
-use crate::cluster::{RoutingTable, TopicTable};
+use crate::cluster::{ClusterView, Owner, RoutingTable, TopicTable};
 use crate::config::BrokerConfig;
 use crate::coordinator::parked::ParkedAnswers;
 use crate::coordinator::store::OffsetsLog;
-use crate::coordinator::{GroupCoordinator, GroupSettings};
+use crate::coordinator::{GroupCoordinator, GroupSettings, OFFSETS_TOPIC};
 use crate::partition::manager::PartitionManager;
 
 pub type Context = ShardContext<ShardRequest, ShardResponse>;
@@ -111,8 +112,13 @@ impl ShardState {
         &self.advertised
     }
 
-    pub fn cluster_id(&self) -> &str {
-        &self.cluster_id
+    /// The cluster id: ZooKeeper's in a cluster, `meta.properties`'s on
+    /// the embedded node.
+    pub fn cluster_id(&self) -> String {
+        match self.routing.borrow().cluster() {
+            Some(view) => view.cluster_id.clone(),
+            None => self.cluster_id.clone(),
+        }
     }
 
     pub(in crate::broker) fn parked_group_calls(&self) -> &ParkedAnswers {
@@ -126,6 +132,53 @@ impl ShardState {
             .apply(&routing)
             .await
             .map_err(BrokerError::Partitions)
+    }
+
+    /// This broker's id.
+    pub fn broker_id(&self) -> i32 {
+        self.config.broker_id
+    }
+
+    /// Whether this broker is a member of a ZooKeeper cluster.
+    pub fn is_clustered(&self) -> bool {
+        self.config.cluster.is_clustered()
+    }
+
+    /// Applies a cluster view if it is newer than the one held: routes by
+    /// it, opens the replicas this broker holds (and closes those of deleted
+    /// topics), and coordinates exactly the groups of the
+    /// `__consumer_offsets` partitions this shard now leads.
+    pub async fn apply_cluster(&self, view: Arc<ClusterView>) -> Result<(), BrokerError> {
+        let _applying = self.applying.lock().await;
+        if view.version <= self.routing.borrow().version() {
+            return Ok(());
+        }
+        let routing = Arc::new(RoutingTable::clustered(
+            view,
+            self.config.broker_id,
+            self.ctx.shard_count(),
+        ));
+        let result = self
+            .partitions
+            .apply(&routing)
+            .await
+            .map_err(BrokerError::Partitions);
+        *self.routing.borrow_mut() = routing.clone();
+        let led = self.led_offsets_partitions(&routing);
+        self.groups.lead(&self.offsets_log(), &led).await;
+        result
+    }
+
+    /// The `__consumer_offsets` partitions whose leader is this shard.
+    fn led_offsets_partitions(&self, routing: &RoutingTable) -> BTreeSet<i32> {
+        let here = Owner::Shard(self.ctx.shard_id());
+        (0..self.groups.settings.partitions)
+            .filter(|&p| {
+                routing
+                    .partition(OFFSETS_TOPIC, p)
+                    .is_some_and(|tp| routing.owner(&tp) == here)
+            })
+            .collect()
     }
 
     /// Applies `table` if it is newer than the one held.

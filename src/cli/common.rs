@@ -27,6 +27,11 @@ pub struct Connection {
         default_value = BOOTSTRAP_DEFAULT
     )]
     pub bootstrap_server: String,
+    /// ZooKeeper, HOST:PORT[/chroot], as Kafka's ZooKeeper-era tools took
+    /// it: the tool reads the live brokers from `/brokers/ids` and connects
+    /// to them (it replaces `--bootstrap-server`).
+    #[arg(long = "zookeeper", value_name = "HOST:PORT[/CHROOT]")]
+    pub zookeeper: Option<String>,
     /// How long to wait for the broker (connecting, each request), in
     /// milliseconds. An unreachable broker fails the tool within this.
     #[arg(
@@ -42,6 +47,17 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Resolves `--zookeeper` into `bootstrap_server`: every live broker's
+    /// advertised endpoint, from `/brokers/ids`.
+    pub fn resolve(&mut self) -> Result<(), CliError> {
+        let Some(connect) = &self.zookeeper else {
+            return Ok(());
+        };
+        let brokers = super::zookeeper::live_brokers(connect, self.timeout())?;
+        self.bootstrap_server = brokers.join(",");
+        Ok(())
+    }
+
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms.max(1))
     }

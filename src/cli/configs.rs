@@ -114,7 +114,8 @@ fn is_dynamic(entity: Entity, source: i8) -> bool {
     }
 }
 
-pub fn run(args: ConfigsArgs) -> Result<(), CliError> {
+pub fn run(mut args: ConfigsArgs) -> Result<(), CliError> {
+    args.connection.resolve()?;
     if args.describe == args.alter {
         return Err(CliError::Usage(
             "Command must include exactly one action: --describe, --alter".into(),

@@ -262,7 +262,8 @@ fn start_offset(args: &ConsumeArgs) -> Result<Offset, CliError> {
     }
 }
 
-pub fn run(args: ConsumeArgs) -> Result<(), CliError> {
+pub fn run(mut args: ConsumeArgs) -> Result<(), CliError> {
+    args.connection.resolve()?;
     if args.offset.is_some() && args.partition.is_none() {
         return Err(CliError::Usage(
             "The partition is required when offset is specified.".into(),

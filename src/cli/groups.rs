@@ -87,6 +87,7 @@ pub struct GroupsArgs {
 }
 
 pub fn run(mut args: GroupsArgs) -> Result<(), CliError> {
+    args.connection.resolve()?;
     if let Some(ms) = args.timeout {
         args.connection.request_timeout_ms = ms;
     }

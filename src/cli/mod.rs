@@ -22,6 +22,7 @@ pub mod produce;
 pub mod properties;
 pub mod topics;
 pub mod wire;
+pub mod zookeeper;
 
 use std::process::ExitCode;
 

@@ -243,7 +243,8 @@ fn codec(value: &str) -> Result<&'static str, CliError> {
     }
 }
 
-pub fn run(args: ProduceArgs) -> Result<(), CliError> {
+pub fn run(mut args: ProduceArgs) -> Result<(), CliError> {
+    args.connection.resolve()?;
     let format = LineFormat::from_properties(&parse_pairs("--property", &args.property)?)?;
     let mut settings = BTreeMap::new();
     settings.insert(

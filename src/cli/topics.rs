@@ -79,7 +79,8 @@ pub struct TopicsArgs {
     pub exclude_internal: bool,
 }
 
-pub fn run(args: TopicsArgs) -> Result<(), CliError> {
+pub fn run(mut args: TopicsArgs) -> Result<(), CliError> {
+    args.connection.resolve()?;
     let actions = [
         args.create,
         args.list,

@@ -5,14 +5,17 @@
 //! the ZooKeeper session ([`zk`]) and the inter-broker Kafka client
 //! ([`client`]).
 
+pub mod agent;
 pub mod assignment;
 pub mod client;
 pub mod routing;
 pub mod topic_partition;
 pub mod topics;
+pub mod view;
 pub mod zk;
 pub mod znodes;
 
 pub use routing::{Owner, RoutingTable};
 pub use topic_partition::TopicPartition;
 pub use topics::{TopicInfo, TopicStore, TopicTable};
+pub use view::ClusterView;

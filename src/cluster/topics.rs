@@ -73,6 +73,21 @@ impl TopicTable {
         self.by_name.is_empty()
     }
 
+    /// A table of exactly `topics` at `version` (cluster mode builds each
+    /// from a new cluster view).
+    pub fn from_topics(version: u64, topics: impl IntoIterator<Item = TopicInfo>) -> TopicTable {
+        let mut table = TopicTable {
+            version,
+            ..TopicTable::default()
+        };
+        for topic in topics {
+            let topic = Arc::new(topic);
+            table.by_id.insert(topic.id, topic.clone());
+            table.by_name.insert(topic.name.clone(), topic);
+        }
+        table
+    }
+
     /// A new table (next version) with `topic` added or replaced.
     pub fn with_topic(&self, topic: TopicInfo) -> TopicTable {
         let mut next = self.clone();

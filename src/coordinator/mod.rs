@@ -379,30 +379,75 @@ impl GroupCoordinator {
         }
     }
 
-    /// Reads this shard's `__consumer_offsets` partitions back.
+    /// Reads this shard's `__consumer_offsets` partitions back (the
+    /// embedded node: this shard leads every one it holds).
     pub async fn load(&self, log: &OffsetsLog<'_>) {
-        let owned: Vec<i32> = (0..self.settings.partitions)
+        let owned: BTreeSet<i32> = (0..self.settings.partitions)
             .filter(|p| log.partition(*p).is_some())
             .collect();
-        self.loading.borrow_mut().extend(owned.iter().copied());
-        for partition in owned {
+        self.lead(log, &owned).await;
+    }
+
+    /// Makes this shard coordinate the groups of exactly the
+    /// `__consumer_offsets` partitions in `led` (in a cluster, those this
+    /// broker now leads): partitions newly led are read back, those no
+    /// longer led are dropped (their members get NOT_COORDINATOR and find
+    /// the new coordinator, which reads the same log).
+    pub async fn lead(&self, log: &OffsetsLog<'_>, led: &BTreeSet<i32>) {
+        let lost: Vec<i32> = self
+            .loaded
+            .borrow()
+            .iter()
+            .chain(self.loading.borrow().iter())
+            .filter(|p| !led.contains(p))
+            .copied()
+            .collect();
+        if !lost.is_empty() {
+            let mut groups = self.groups.borrow_mut();
+            for group in groups.values_mut() {
+                if lost.contains(&group.partition) {
+                    group.release_waiters();
+                }
+            }
+            groups.retain(|_, group| !lost.contains(&group.partition));
+            let mut loaded = self.loaded.borrow_mut();
+            let mut loading = self.loading.borrow_mut();
+            for partition in &lost {
+                loaded.remove(partition);
+                loading.remove(partition);
+                tracing::info!(
+                    partition,
+                    "no longer coordinating the groups of this partition"
+                );
+            }
+        }
+        let gained: Vec<i32> = led
+            .iter()
+            .filter(|p| !self.loaded.borrow().contains(p) && !self.loading.borrow().contains(p))
+            .copied()
+            .collect();
+        self.loading.borrow_mut().extend(gained.iter().copied());
+        for partition in gained {
             let started = Instant::now();
-            match store::load(log, partition, self.settings.partitions, Instant::now()).await {
+            let loaded =
+                store::load(log, partition, self.settings.partitions, Instant::now()).await;
+            // Leadership may have moved on while this partition was read.
+            if !self.loading.borrow_mut().remove(&partition) {
+                continue;
+            }
+            match loaded {
                 Ok(groups) => {
                     let count = groups.len();
                     self.groups.borrow_mut().extend(groups);
                     if count > 0 {
                         tracing::info!(partition, groups = count, elapsed = ?started.elapsed(), "loaded groups");
                     }
+                    self.loaded.borrow_mut().insert(partition);
                 }
                 Err(error) => {
                     tracing::error!(partition, %error, "loading groups failed; they are unavailable");
-                    self.loading.borrow_mut().remove(&partition);
-                    continue;
                 }
             }
-            self.loading.borrow_mut().remove(&partition);
-            self.loaded.borrow_mut().insert(partition);
         }
     }
 }

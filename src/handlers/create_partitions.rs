@@ -23,7 +23,7 @@ use kafka_protocol::ResponseError;
 
 use super::{encode, HandlerError, Reply};
 use crate::broker::frontend;
-use crate::broker::messages::{ControlRequest, ControlResponse};
+use crate::broker::messages::{ControlRequest, ControlResponse, PartitionGrowth};
 use crate::broker::shard::ShardState;
 
 type Refusal = (ResponseError, String);
@@ -34,8 +34,12 @@ pub async fn handle(
     version: i16,
     request: CreatePartitionsRequest,
 ) -> Result<Reply, HandlerError> {
-    let broker_id = shard.config().broker_id;
-    let table = shard.topics();
+    let routing = shard.routing();
+    let table = routing.topics();
+    let brokers: Vec<i32> = match routing.cluster() {
+        Some(view) => view.brokers.keys().copied().collect(),
+        None => vec![shard.config().broker_id],
+    };
     let mut times_named: HashMap<&str, usize> = HashMap::new();
     for topic in &request.topics {
         *times_named.entry(topic.name.as_str()).or_default() += 1;
@@ -56,15 +60,27 @@ pub async fn handle(
             // An unknown topic is left to the control shard, which refuses it.
             table
                 .get(topic.name.as_str())
-                .and_then(|info| check(topic, info.partitions, broker_id).err())
+                .and_then(|info| check(topic, info.partitions, &brokers).err())
         };
         rows.push((topic, refusal));
     }
 
-    let changes: Vec<(String, i32)> = rows
+    let changes: Vec<PartitionGrowth> = rows
         .iter()
         .filter(|(_, refusal)| refusal.is_none())
-        .map(|(topic, _)| (topic.name.as_str().to_string(), topic.count))
+        .map(|(topic, _)| {
+            let manual = topic.assignments.as_ref().map(|assignments| {
+                assignments
+                    .iter()
+                    .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+                    .collect()
+            });
+            PartitionGrowth {
+                topic: topic.name.as_str().to_string(),
+                count: topic.count,
+                assignments: manual,
+            }
+        })
         .collect();
     let mut outcomes = if changes.is_empty() {
         Vec::new().into_iter()
@@ -123,7 +139,7 @@ pub async fn handle(
 /// Checks a request to grow a topic that has `current` partitions, with
 /// Kafka's messages. Single node: every replica list must be exactly this
 /// broker.
-fn check(topic: &CreatePartitionsTopic, current: i32, broker_id: i32) -> Result<(), Refusal> {
+fn check(topic: &CreatePartitionsTopic, current: i32, brokers: &[i32]) -> Result<(), Refusal> {
     let count = topic.count;
     if count == current {
         return Err((
@@ -165,9 +181,10 @@ fn check(topic: &CreatePartitionsTopic, current: i32, broker_id: i32) -> Result<
                 ));
             }
         }
-        // With no duplicates and only this broker, the list is `[broker_id]`:
-        // the replication factor (1) of the existing partitions.
-        if let Some(unknown) = replicas.iter().find(|b| **b != broker_id) {
+        // The embedded node: with no duplicates and only this broker, the
+        // list is `[broker_id]`, the replication factor (1) of the existing
+        // partitions. A cluster checks the factor when it places them.
+        if let Some(unknown) = replicas.iter().find(|b| !brokers.contains(b)) {
             return invalid(format!(
                 "The manual partition assignment includes broker {unknown}, but no such broker is registered."
             ));
@@ -198,14 +215,17 @@ mod tests {
     }
 
     fn refusal(topic: &CreatePartitionsTopic) -> (i16, String) {
-        let (error, message) = check(topic, 2, 0).unwrap_err();
+        let (error, message) = check(topic, 2, &[0]).unwrap_err();
         (error.code(), message)
     }
 
     #[test]
     fn growth_without_assignments_is_accepted() {
-        assert_eq!(check(&topic(5, None), 2, 0), Ok(()));
-        assert_eq!(check(&topic(4, Some(vec![vec![0], vec![0]])), 2, 0), Ok(()));
+        assert_eq!(check(&topic(5, None), 2, &[0]), Ok(()));
+        assert_eq!(
+            check(&topic(4, Some(vec![vec![0], vec![0]])), 2, &[0]),
+            Ok(())
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! CreateTopics (key 19), v2-7: partitions, replication factor (1 on a
-//! single node), configs, `validate_only`; created on the control shard and
-//! applied on every shard before the answer.
+//! single node; up to the live brokers in a cluster), manual assignments,
+//! configs, `validate_only`; created on the control shard and applied on
+//! every shard before the answer.
 
 use std::rc::Rc;
 
@@ -35,18 +36,21 @@ pub async fn handle(
                     ResponseError::InvalidRequest,
                     "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".to_string(),
                 ));
-            } else if topic
-                .assignments
-                .iter()
-                .any(|a| a.broker_ids.iter().map(|b| b.0).ne([broker_id]))
+            } else if !shard.is_clustered()
+                && topic
+                    .assignments
+                    .iter()
+                    .any(|a| a.broker_ids.iter().map(|b| b.0).ne([broker_id]))
             {
                 error = Some((
                     ResponseError::InvalidReplicaAssignment,
                     format!("replica assignments may only name this broker ({broker_id})"),
                 ));
             }
-            partitions = topic.assignments.len() as i32;
-            replication_factor = 1;
+            if !shard.is_clustered() {
+                partitions = topic.assignments.len() as i32;
+                replication_factor = 1;
+            }
         }
         early.push(error);
         topics.push(NewTopic {
@@ -63,6 +67,20 @@ pub async fn handle(
                     )
                 })
                 .collect(),
+            assignments: if shard.is_clustered() {
+                topic
+                    .assignments
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.partition_index,
+                            a.broker_ids.iter().map(|b| b.0).collect(),
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
         });
     }
     let to_create: Vec<NewTopic> = topics

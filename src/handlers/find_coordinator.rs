@@ -1,9 +1,14 @@
-//! FindCoordinator (key 10), v0-6: every group's coordinator is this
-//! broker (a single node); the group's shard is found per request by the
-//! handlers, not by the client.
+//! FindCoordinator (key 10), v0-6: a group's coordinator is the broker
+//! that leads its `__consumer_offsets` partition (this one, on the embedded
+//! node); the shard within it is found per request by the handlers, not by
+//! the client.
 //!
 //! - v0-3 ask for one key, v4+ for several (`coordinator_keys`).
-//! - Key type 0 (group): this node. Type 1 (transaction):
+//! - Key type 0 (group): the leader of the group's partition; in a cluster
+//!   where `__consumer_offsets` does not exist yet it is created (Kafka does
+//!   so on the first FindCoordinator) and the answer is
+//!   COORDINATOR_NOT_AVAILABLE, which clients retry; so is a partition
+//!   without a live leader. Type 1 (transaction):
 //!   COORDINATOR_NOT_AVAILABLE, since there is no transaction coordinator
 //!   (InitProducerId refuses transactional ids). Other types (2, share
 //!   groups): INVALID_REQUEST.
@@ -19,13 +24,17 @@ use kafka_protocol::ResponseError;
 
 use super::group_support::str_bytes;
 use super::{encode, HandlerError, Reply};
+use crate::broker::frontend;
+use crate::broker::messages::ControlRequest;
 use crate::broker::shard::ShardState;
+use crate::cluster::TopicPartition;
+use crate::coordinator::{partition_for, OFFSETS_TOPIC};
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
 fn lookup(shard: &ShardState, key: &StrBytes, key_type: i8) -> Coordinator {
-    let mut coordinator = Coordinator::default().with_key(key.clone());
+    let coordinator = Coordinator::default().with_key(key.clone());
     let refuse = |c: Coordinator, error: ResponseError, message: &str| {
         c.with_error_code(error.code())
             .with_error_message(Some(str_bytes(message)))
@@ -35,11 +44,28 @@ fn lookup(shard: &ShardState, key: &StrBytes, key_type: i8) -> Coordinator {
     };
     match key_type {
         KEY_TYPE_GROUP => {
-            coordinator = coordinator
-                .with_node_id(BrokerId(shard.config().broker_id))
-                .with_host(str_bytes(shard.advertised().host.clone()))
-                .with_port(i32::from(shard.advertised().port));
-            coordinator
+            let routing = shard.routing();
+            let Some(view) = routing.cluster() else {
+                return coordinator
+                    .with_node_id(BrokerId(shard.config().broker_id))
+                    .with_host(str_bytes(shard.advertised().host.clone()))
+                    .with_port(i32::from(shard.advertised().port));
+            };
+            let partition = partition_for(key.as_str(), shard.groups().settings.partitions);
+            let leader = view
+                .leader_of(&TopicPartition::new(OFFSETS_TOPIC.into(), partition))
+                .and_then(|id| view.brokers.get(&id));
+            match leader {
+                Some(broker) => coordinator
+                    .with_node_id(BrokerId(broker.id))
+                    .with_host(str_bytes(broker.host.clone()))
+                    .with_port(i32::from(broker.port)),
+                None => refuse(
+                    coordinator,
+                    ResponseError::CoordinatorNotAvailable,
+                    "The coordinator is not available.",
+                ),
+            }
         }
         KEY_TYPE_TRANSACTION => refuse(
             coordinator,
@@ -60,6 +86,15 @@ pub async fn handle(
     version: i16,
     request: FindCoordinatorRequest,
 ) -> Result<Reply, HandlerError> {
+    if request.key_type == KEY_TYPE_GROUP
+        && shard.is_clustered()
+        && shard.topics().get(OFFSETS_TOPIC).is_none()
+    {
+        if let Err(error) = frontend::control::call(shard, ControlRequest::EnsureOffsetsTopic).await
+        {
+            tracing::warn!(%error, "creating {OFFSETS_TOPIC}");
+        }
+    }
     let mut response = FindCoordinatorResponse::default();
     if version >= 4 {
         response.coordinators = request

@@ -5,6 +5,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::broker::shard::ShardState;
+use crate::broker::BrokerError;
 use crate::coordinator::calls::{GroupCall, GroupReply};
 
 /// The connection a request came on, for what groups record of a member.
@@ -40,8 +41,11 @@ pub fn str_bytes(s: impl Into<String>) -> StrBytes {
 pub async fn route(shard: &ShardState, group_id: &str, call: GroupCall) -> Result<GroupReply, i16> {
     crate::broker::frontend::groups::call(shard, group_id, call)
         .await
-        .map_err(|error| {
-            tracing::error!(group = %group_id, %error, "group's shard unreachable");
-            ResponseError::CoordinatorNotAvailable.code()
+        .map_err(|error| match error {
+            BrokerError::NotCoordinator => ResponseError::NotCoordinator.code(),
+            error => {
+                tracing::error!(group = %group_id, %error, "group's shard unreachable");
+                ResponseError::CoordinatorNotAvailable.code()
+            }
         })
 }

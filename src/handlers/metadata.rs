@@ -1,7 +1,9 @@
-//! Metadata (key 3), v0-12: brokers, topics, partitions and leaders, with
+//! Metadata (key 3), v0-12: brokers, topics, partitions and leaders (this
+//! broker alone on the embedded node; the cluster view in a cluster), with
 //! topic auto-creation per `auto.create.topics.enable`.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -18,7 +20,7 @@ use crate::broker::frontend;
 use crate::broker::messages::{ControlRequest, ControlResponse, NewTopic};
 use crate::broker::shard::ShardState;
 use crate::cluster::topics::validate_topic_name;
-use crate::cluster::TopicInfo;
+use crate::cluster::{ClusterView, TopicInfo, TopicPartition};
 
 /// Kafka's "authorized operations not requested" value.
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
@@ -42,15 +44,13 @@ pub async fn handle(
         || (version == 0 && request.topics.as_ref().is_some_and(|t| t.is_empty()));
     let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
     let broker_id = shard.config().broker_id;
+    let routing = shard.routing();
+    let ops = request.include_topic_authorized_operations;
 
     let mut topics = Vec::new();
     if all_topics {
-        for info in shard.topics().iter() {
-            topics.push(describe_topic(
-                info,
-                broker_id,
-                request.include_topic_authorized_operations,
-            ));
+        for info in routing.topics().iter() {
+            topics.push(describe_topic(info, broker_id, routing.cluster(), ops));
         }
     } else {
         let wanted = request.topics.unwrap_or_default();
@@ -62,16 +62,16 @@ pub async fn handle(
         if allow_auto_create && shard.config().auto_create_topics_enable && !missing.is_empty() {
             auto_create(shard, missing).await;
         }
-        let table = shard.topics();
+        // Auto-creation answered with a newer routing table.
+        let routing = shard.routing();
+        let table = routing.topics();
         for topic in wanted {
             let found = match &topic.name {
                 Some(name) => table.get(name.as_str()),
                 None => table.get_by_id(&topic.topic_id),
             };
             topics.push(match found {
-                Some(info) => {
-                    describe_topic(info, broker_id, request.include_topic_authorized_operations)
-                }
+                Some(info) => describe_topic(info, broker_id, routing.cluster(), ops),
                 None => {
                     let (error, name) = match &topic.name {
                         Some(name) if validate_topic_name(name.as_str()).is_err() => {
@@ -89,14 +89,33 @@ pub async fn handle(
             });
         }
     }
-    let broker = MetadataResponseBroker::default()
-        .with_node_id(BrokerId(broker_id))
-        .with_host(StrBytes::from_string(shard.advertised().host.clone()))
-        .with_port(shard.advertised().port as i32);
+    let routing = shard.routing();
+    let (brokers, controller) = match routing.cluster() {
+        Some(view) => (
+            view.brokers
+                .values()
+                .map(|b| {
+                    MetadataResponseBroker::default()
+                        .with_node_id(BrokerId(b.id))
+                        .with_host(StrBytes::from_string(b.host.clone()))
+                        .with_port(i32::from(b.port))
+                        .with_rack(b.rack.clone().map(StrBytes::from_string))
+                })
+                .collect(),
+            view.controller.unwrap_or(-1),
+        ),
+        None => (
+            vec![MetadataResponseBroker::default()
+                .with_node_id(BrokerId(broker_id))
+                .with_host(StrBytes::from_string(shard.advertised().host.clone()))
+                .with_port(shard.advertised().port as i32)],
+            broker_id,
+        ),
+    };
     let response = MetadataResponse::default()
-        .with_brokers(vec![broker])
-        .with_cluster_id(Some(StrBytes::from_string(shard.cluster_id().to_string())))
-        .with_controller_id(BrokerId(broker_id))
+        .with_brokers(brokers)
+        .with_cluster_id(Some(StrBytes::from_string(shard.cluster_id())))
+        .with_controller_id(BrokerId(controller))
         .with_topics(topics)
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
             CLUSTER_OPERATIONS_ALL
@@ -114,6 +133,7 @@ async fn auto_create(shard: &Rc<ShardState>, names: Vec<String>) {
             partitions: -1,
             replication_factor: -1,
             configs: Vec::new(),
+            assignments: Vec::new(),
         })
         .collect();
     match frontend::control::call(
@@ -135,19 +155,49 @@ async fn auto_create(shard: &Rc<ShardState>, names: Vec<String>) {
     }
 }
 
+/// One topic's partitions: on the embedded node every partition is this
+/// broker's; in a cluster, the leaders, replicas and ISR of the view (no
+/// live leader is Kafka's LEADER_NOT_AVAILABLE, replicas on dead brokers
+/// are `offline_replicas`).
 fn describe_topic(
     info: &TopicInfo,
     broker_id: i32,
+    cluster: Option<&Arc<ClusterView>>,
     include_operations: bool,
 ) -> MetadataResponseTopic {
+    let ids = |brokers: &[i32]| brokers.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
     let partitions = (0..info.partitions)
         .map(|index| {
-            MetadataResponsePartition::default()
-                .with_partition_index(index)
-                .with_leader_id(BrokerId(broker_id))
-                .with_leader_epoch(0)
-                .with_replica_nodes(vec![BrokerId(broker_id)])
-                .with_isr_nodes(vec![BrokerId(broker_id)])
+            let partition = MetadataResponsePartition::default().with_partition_index(index);
+            let Some(view) = cluster else {
+                return partition
+                    .with_leader_id(BrokerId(broker_id))
+                    .with_leader_epoch(0)
+                    .with_replica_nodes(vec![BrokerId(broker_id)])
+                    .with_isr_nodes(vec![BrokerId(broker_id)]);
+            };
+            let tp = TopicPartition::new(info.name.clone(), index);
+            let Some(state) = view.partition(&tp) else {
+                return partition.with_error_code(ResponseError::LeaderNotAvailable.code());
+            };
+            let offline: Vec<i32> = state
+                .replicas
+                .iter()
+                .copied()
+                .filter(|r| !view.is_live(*r))
+                .collect();
+            let leader = view.leader_of(&tp);
+            partition
+                .with_error_code(if leader.is_some() {
+                    0
+                } else {
+                    ResponseError::LeaderNotAvailable.code()
+                })
+                .with_leader_id(BrokerId(leader.unwrap_or(-1)))
+                .with_leader_epoch(state.leader_epoch.max(0))
+                .with_replica_nodes(ids(&state.replicas))
+                .with_isr_nodes(ids(&state.isr))
+                .with_offline_replicas(ids(&offline))
         })
         .collect();
     MetadataResponseTopic::default()

@@ -12,6 +12,7 @@ pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod fetch;
@@ -175,6 +176,11 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
         min: 0,
         max: 1,
     },
+    ApiSupport {
+        key: ApiKey::DescribeCluster,
+        min: 0,
+        max: 2,
+    },
 ];
 
 pub fn support_for(key: ApiKey) -> Option<ApiSupport> {
@@ -292,6 +298,9 @@ pub async fn dispatch(shard: &Rc<ShardState>, client: &ClientInfo, frame: Bytes)
         RequestKind::DeleteGroups(r) => delete_groups::handle(shard, &header, version, r).await,
         RequestKind::OffsetDelete(r) => offset_delete::handle(shard, &header, version, r).await,
         RequestKind::AlterConfigs(r) => alter_configs::handle(shard, &header, version, r).await,
+        RequestKind::DescribeCluster(r) => {
+            describe_cluster::handle(shard, &header, version, r).await
+        }
         RequestKind::IncrementalAlterConfigs(r) => {
             incremental_alter_configs::handle(shard, &header, version, r).await
         }

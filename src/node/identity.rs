@@ -3,6 +3,7 @@
 //! `__consumer_offsets`, created at the first start.
 
 use crate::broker::BrokerError;
+use crate::cluster::znodes::kafka_uuid_text;
 use crate::cluster::{TopicInfo, TopicStore, TopicTable};
 use crate::config::BrokerConfig;
 use crate::coordinator::OFFSETS_TOPIC;
@@ -48,42 +49,35 @@ pub(super) fn ensure_offsets_topic(
     Ok(table.with_topic(info))
 }
 
-/// The cluster id, created once and kept in the log directory (Kafka keeps
-/// it in `meta.properties`).
-pub(super) fn cluster_id(config: &BrokerConfig) -> Result<String, BrokerError> {
+/// The cluster id in `meta.properties`, if the broker has one.
+pub(super) fn stored_cluster_id(config: &BrokerConfig) -> Option<String> {
+    let text = std::fs::read_to_string(config.log_dir.join("meta.properties")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("cluster.id="))
+        .map(|id| id.trim().to_string())
+}
+
+/// Writes `meta.properties` with `cluster_id`, as Kafka keeps it.
+pub(super) fn store_cluster_id(config: &BrokerConfig, cluster_id: &str) -> Result<(), BrokerError> {
     let path = config.log_dir.join("meta.properties");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        if let Some(id) = text.lines().find_map(|l| l.strip_prefix("cluster.id=")) {
-            return Ok(id.trim().to_string());
-        }
-    }
-    let id = base64_url(uuid::Uuid::new_v4().as_bytes());
     let text = format!(
-        "version=0\nbroker.id={}\ncluster.id={id}\n",
+        "version=0\nbroker.id={}\ncluster.id={cluster_id}\n",
         config.broker_id
     );
     std::fs::write(&path, text).map_err(|source| BrokerError::File {
         op: "writing",
         path: path.clone(),
         source,
-    })?;
-    Ok(id)
+    })
 }
 
-/// Kafka prints cluster ids as URL-safe base64 without padding.
-fn base64_url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
+/// The embedded node's cluster id: created once (Kafka's form, URL-safe
+/// base64 of a random UUID) and kept in `meta.properties`.
+pub(super) fn cluster_id(config: &BrokerConfig) -> Result<String, BrokerError> {
+    if let Some(id) = stored_cluster_id(config) {
+        return Ok(id);
     }
-    out
+    let id = kafka_uuid_text(&uuid::Uuid::new_v4());
+    store_cluster_id(config, &id)?;
+    Ok(id)
 }

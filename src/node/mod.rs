@@ -12,6 +12,7 @@
 //! listener it starts (`crate::server`), so neither imports the other's
 //! start-up.
 
+mod cluster;
 mod identity;
 mod periodic;
 
@@ -23,10 +24,11 @@ use std::time::Duration;
 use sluice_shards::{Runtime, RuntimeConfig};
 
 use crate::broker::backend::Backend;
+use crate::broker::control::AgentSlot;
 use crate::broker::messages::{ShardRequest, ShardResponse};
 use crate::broker::shard::{Advertised, ShardState};
 use crate::broker::BrokerError;
-use crate::cluster::TopicStore;
+use crate::cluster::{TopicStore, TopicTable};
 use crate::config::BrokerConfig;
 use identity::{cluster_id, ensure_offsets_topic};
 
@@ -67,11 +69,23 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
             port,
         },
     };
-    let table = ensure_offsets_topic(
-        &config,
-        TopicStore::load(&config.log_dir).map_err(BrokerError::Topics)?,
-    )?;
-    let cluster_id = cluster_id(&config)?;
+    // A cluster member takes its topics and cluster id from ZooKeeper
+    // (shard 0's agent, below); the embedded node from its log directory.
+    let clustered = config.cluster.is_clustered();
+    let (table, cluster_id) = if clustered {
+        if config.broker_id < 0 {
+            return Err(BrokerError::Config(
+                "broker.id must be set (0 or more) on a cluster member".into(),
+            ));
+        }
+        (TopicTable::default(), String::new())
+    } else {
+        let table = ensure_offsets_topic(
+            &config,
+            TopicStore::load(&config.log_dir).map_err(BrokerError::Topics)?,
+        )?;
+        (table, cluster_id(&config)?)
+    };
 
     let mut runtime_config = RuntimeConfig::new(config.cores);
     runtime_config.name = "sluice-shard".into();
@@ -107,7 +121,11 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
                         return;
                     }
                 };
-            match Backend::new(state.clone()) {
+            // A cluster member's control plane needs shard 0's agent, which
+            // publishes its first view through this shard's own handler: the
+            // handler goes first, the agent fills its slot after.
+            let agent_slot: AgentSlot = Rc::new(std::cell::OnceCell::new());
+            match Backend::new(state.clone(), clustered.then(|| agent_slot.clone())) {
                 Ok(backend) => ctx.register_handler(backend),
                 Err(error) => {
                     tracing::error!(%shard_id, %error, "shard failed to start");
@@ -115,13 +133,31 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
                     return;
                 }
             }
-            if let Err(error) = state.open_partitions().await {
-                tracing::error!(%shard_id, %error, "opening partitions");
-                fail(&shutdown);
-                return;
+            let agent = if clustered && shard_id == sluice_shards::ShardId::CONTROL {
+                match cluster::start_agent(&state).await {
+                    Ok(agent) => {
+                        let _ = agent_slot.set(agent.clone());
+                        Some(agent)
+                    }
+                    Err(error) => {
+                        tracing::error!(%shard_id, %error, "joining the cluster");
+                        fail(&shutdown);
+                        return;
+                    }
+                }
+            } else {
+                None
+            };
+            if !clustered {
+                if let Err(error) = state.open_partitions().await {
+                    tracing::error!(%shard_id, %error, "opening partitions");
+                    fail(&shutdown);
+                    return;
+                }
+                // Groups are read back before this shard listens (in a
+                // cluster, as each view says which partitions it leads).
+                state.groups().load(&state.offsets_log()).await;
             }
-            // Groups are read back before this shard listens.
-            state.groups().load(&state.offsets_log()).await;
             // No shard listens before every shard has opened its partitions
             // and groups: a request routed to a shard still opening would
             // get NOT_LEADER_OR_FOLLOWER.
@@ -149,10 +185,15 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
             let ticker = glommio::spawn_local(periodic::tick_loop(state.clone()));
             let retention = glommio::spawn_local(periodic::retention_loop(state.clone()));
             let groups = glommio::spawn_local(periodic::group_loop(state.clone()));
+            let following =
+                agent.map(|agent| glommio::spawn_local(cluster::run_agent(agent, state.clone())));
             crate::server::listen(state.clone(), listener).await;
             ticker.await;
             retention.await;
             groups.await;
+            if let Some(following) = following {
+                following.await;
+            }
             state.partitions().close_all().await;
             tracing::info!(%shard_id, "shard stopped");
         }

@@ -1,11 +1,10 @@
 """ZooKeeper-mode clusters (issue 11): a real ZooKeeper and three `sluice`
 brokers on loopback, each `--cores 2`.
 
-The first tests check the fixtures themselves (ZooKeeper serves kazoo, keeps
-data over a restart; the broker's current answer to `zookeeper.connect`).
-The cluster tests after them are written against Kafka's behaviour and
-skipped until cluster mode is wired into the broker; they read Kafka's znodes
-with kazoo and check them field by field.
+The first test checks the ZooKeeper fixture itself (it serves kazoo and
+keeps data over a restart). The cluster tests after it are written against
+Kafka's behaviour; they read Kafka's znodes with kazoo and check them field
+by field.
 """
 
 import json
@@ -21,7 +20,6 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from cluster import four_letter_word
 from conftest import SLUICE_BIN
 
-NOT_WIRED = pytest.mark.skip(reason="cluster mode not wired yet")
 
 # Kafka's broker registration (version 5) as ZkData.scala writes it.
 BROKER_KEYS = {
@@ -89,35 +87,8 @@ def test_zookeeper_fixture_serves_kazoo(zookeeper):
         after.close()
 
 
-@pytest.mark.timeout(60)
-def test_broker_refuses_zookeeper_connect_until_cluster_mode_is_wired(zookeeper, tmp_path):
-    # The configuration is accepted (it parses into the cluster settings);
-    # the broker refuses to run alone while a cluster was asked for. Delete
-    # this test when cluster mode is wired.
-    result = subprocess.run(
-        [
-            str(SLUICE_BIN),
-            "broker",
-            "--log-dirs",
-            str(tmp_path / "data"),
-            "--override",
-            f"zookeeper.connect={zookeeper.connect}/sluice",
-            "--override",
-            "zookeeper.session.timeout.ms=6000",
-            "--override",
-            "broker.rack=r1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 2, result
-    assert "cluster mode is not wired yet" in result.stderr, result.stderr
-    assert "unknown configuration keys" not in result.stderr, result.stderr
-
-
 # ---------------------------------------------------------------------------
-# Cluster tests, skipped until the broker runs cluster mode.
+# Cluster tests.
 
 
 def check_broker_registration(zk, broker):
@@ -134,7 +105,6 @@ def check_broker_registration(zk, broker):
     assert registration["features"] == {}
 
 
-@NOT_WIRED
 @pytest.mark.timeout(180)
 def test_brokers_register_in_kafkas_layout(cluster_factory, zookeeper):
     cluster = cluster_factory(size=3, chroot="/sluice")
@@ -172,7 +142,6 @@ def describe_lines(bootstrap, topic):
     return [line for line in out.splitlines() if "Partition:" in line]
 
 
-@NOT_WIRED
 @pytest.mark.timeout(240)
 def test_quickstart_replicated_topic(cluster_factory, zookeeper):
     cluster = cluster_factory(size=3)
@@ -203,7 +172,6 @@ def test_quickstart_replicated_topic(cluster_factory, zookeeper):
     assert sorted(b["id"] for b in json.loads(kcat.stdout)["brokers"]) == [1, 2, 3]
 
 
-@NOT_WIRED
 @pytest.mark.timeout(240)
 def test_rf1_partitions_spread_and_keyed_records_reach_their_leaders(cluster_factory, zookeeper):
     cluster = cluster_factory(size=3)
@@ -242,7 +210,6 @@ def test_rf1_partitions_spread_and_keyed_records_reach_their_leaders(cluster_fac
     assert seen == set(range(10_000))
 
 
-@NOT_WIRED
 @pytest.mark.timeout(240)
 def test_killed_controller_is_replaced(cluster_factory, zookeeper):
     cluster = cluster_factory(size=3, overrides=["zookeeper.session.timeout.ms=6000"])
@@ -267,7 +234,6 @@ def test_killed_controller_is_replaced(cluster_factory, zookeeper):
         zk.close()
 
 
-@NOT_WIRED
 @pytest.mark.timeout(300)
 def test_restarts_keep_ids_and_brokers_reregister(cluster_factory, zookeeper):
     cluster = cluster_factory(size=3, overrides=["zookeeper.session.timeout.ms=6000"])

@@ -30,16 +30,41 @@ pub async fn call(
     }
 }
 
+/// Sends a cluster view to every shard (this one included) and waits
+/// until all applied it.
+pub async fn broadcast_cluster(
+    shard: &ShardState,
+    view: std::sync::Arc<crate::cluster::ClusterView>,
+) -> Result<(), BrokerError> {
+    broadcast(
+        shard,
+        |_| ShardRequest::ApplyCluster(view.clone()),
+        "a cluster view",
+    )
+    .await
+}
+
 /// Sends `table` to every shard (this one included) and waits until all
 /// applied it, so a client that created a topic can use it on any shard.
 pub async fn broadcast_topics(shard: &ShardState, table: TopicTable) -> Result<(), BrokerError> {
+    broadcast(
+        shard,
+        |_| ShardRequest::ApplyTopics(table.clone()),
+        "a topic table",
+    )
+    .await
+}
+
+/// Sends `message(shard)` to every shard and waits for every `Applied`.
+async fn broadcast(
+    shard: &ShardState,
+    message: impl Fn(ShardId) -> ShardRequest,
+    what: &'static str,
+) -> Result<(), BrokerError> {
     let calls = shard.context().shard_count().ids().map(|target| {
-        let table = table.clone();
+        let request = message(target);
         async move {
-            let answer = shard
-                .context()
-                .invoke_on(target, ShardRequest::ApplyTopics(table))
-                .await;
+            let answer = shard.context().invoke_on(target, request).await;
             (target, answer)
         }
     });
@@ -55,7 +80,7 @@ pub async fn broadcast_topics(shard: &ShardState, table: TopicTable) -> Result<(
             Ok(_) => {
                 return Err(BrokerError::UnexpectedAnswer {
                     shard: target,
-                    request: "a topic table",
+                    request: what,
                 })
             }
             Err(source) => {

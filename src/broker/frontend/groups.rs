@@ -10,13 +10,13 @@ use crate::cluster::{Owner, TopicPartition};
 use crate::coordinator::calls::{GroupCall, GroupReply, ListedGroup};
 use crate::coordinator::{partition_for, OFFSETS_TOPIC};
 
-/// The shard that coordinates `group_id`.
-fn coordinator_of(shard: &ShardState, group_id: &str) -> ShardId {
+/// Who coordinates `group_id`: the leader of its `__consumer_offsets`
+/// partition (a shard of this broker, or another broker).
+pub fn coordinator_of(shard: &ShardState, group_id: &str) -> Owner {
     let partition = partition_for(group_id, shard.groups().settings.partitions);
-    let Owner::Shard(owner) = shard
+    shard
         .routing()
-        .owner(&TopicPartition::new(OFFSETS_TOPIC.into(), partition));
-    owner
+        .owner(&TopicPartition::new(OFFSETS_TOPIC.into(), partition))
 }
 
 /// Sends `call` for `group_id` to the shard that coordinates the group: a
@@ -28,7 +28,11 @@ pub async fn call(
     group_id: &str,
     call: GroupCall,
 ) -> Result<GroupReply, BrokerError> {
-    let owner = coordinator_of(shard, group_id);
+    let owner = match coordinator_of(shard, group_id) {
+        Owner::Shard(owner) => owner,
+        // Kafka's NOT_COORDINATOR: the client looks the coordinator up again.
+        _ => return Err(BrokerError::NotCoordinator),
+    };
     if owner == shard.context().shard_id() {
         return Ok(shard.groups().handle(&shard.offsets_log(), call).await);
     }

@@ -38,21 +38,31 @@ use crate::cluster::{Owner, TopicPartition};
 /// Work for one partition: its slot in the request's answer and its input.
 pub type Slotted<T> = (usize, T);
 
-/// Groups `parts` by the shard that owns each partition.
-fn by_owner<T>(
-    shard: &ShardState,
-    parts: Vec<Slotted<(TopicPartition, T)>>,
-) -> BTreeMap<ShardId, Vec<Slotted<(TopicPartition, T)>>> {
+/// Parts grouped by the shard of this broker that leads each partition,
+/// and the slots of those this broker does not lead.
+struct Routed<T> {
+    by_shard: BTreeMap<ShardId, Vec<Slotted<(TopicPartition, T)>>>,
+    elsewhere: Vec<(usize, Owner)>,
+}
+
+/// Groups `parts` by owner.
+fn by_owner<T>(shard: &ShardState, parts: Vec<Slotted<(TopicPartition, T)>>) -> Routed<T> {
     let routing = shard.routing();
-    let mut grouped: BTreeMap<ShardId, Vec<_>> = BTreeMap::new();
+    let mut routed = Routed {
+        by_shard: BTreeMap::new(),
+        elsewhere: Vec::new(),
+    };
     for (slot, (partition, input)) in parts {
-        let Owner::Shard(owner) = routing.owner(&partition);
-        grouped
-            .entry(owner)
-            .or_default()
-            .push((slot, (partition, input)));
+        match routing.owner(&partition) {
+            Owner::Shard(owner) => routed
+                .by_shard
+                .entry(owner)
+                .or_default()
+                .push((slot, (partition, input))),
+            elsewhere => routed.elsewhere.push((slot, elsewhere)),
+        }
     }
-    grouped
+    routed
 }
 
 /// Runs `parts` on their owners, one mesh request per owner (a direct call
@@ -60,20 +70,28 @@ fn by_owner<T>(
 /// builds the mesh request from one owner's inputs; `answers` takes the
 /// owner's answers out of its response (one per input, in order); `failed`
 /// answers every input of an owner that could not be reached or answered
-/// something else.
+/// something else; `not_led_here` answers a partition this broker does not
+/// lead (Kafka's `NOT_LEADER_OR_FOLLOWER`: the client refreshes its
+/// metadata and goes to the leader).
 async fn scatter<T, O>(
     shard: &ShardState,
     parts: Vec<Slotted<(TopicPartition, T)>>,
     request: impl Fn(Vec<(TopicPartition, T)>) -> ShardRequest,
     answers: impl Fn(ShardResponse) -> Option<Vec<O>>,
     failed: impl Fn(&str) -> O,
+    not_led_here: impl Fn(Owner) -> O,
 ) -> Vec<Slotted<O>> {
-    let calls = by_owner(shard, parts).into_iter().map(|(owner, inputs)| {
+    let routed = by_owner(shard, parts);
+    let mut answered: Vec<Slotted<O>> = routed
+        .elsewhere
+        .into_iter()
+        .map(|(slot, owner)| (slot, not_led_here(owner)))
+        .collect();
+    let calls = routed.by_shard.into_iter().map(|(owner, inputs)| {
         let (slots, inputs): (Vec<usize>, Vec<_>) = inputs.into_iter().unzip();
         let message = request(inputs);
         async move { (slots, shard.context().invoke_on(owner, message).await) }
     });
-    let mut answered = Vec::new();
     for (slots, answer) in futures::future::join_all(calls).await {
         let outcomes = match answer.map(&answers) {
             Ok(Some(outcomes)) if outcomes.len() == slots.len() => outcomes,

@@ -56,6 +56,14 @@ impl PartitionRead {
     }
 }
 
+/// Why a partition is refused here, for the client's log.
+fn not_led_here(owner: Owner) -> String {
+    match owner {
+        Owner::Broker(leader) => format!("broker {leader} leads this partition"),
+        _ => "the partition has no leader now".to_string(),
+    }
+}
+
 /// Appends each part's records on its owner; acks=0 still waits for the
 /// owners to take the batches (the answer is then not sent).
 pub async fn produce(
@@ -77,6 +85,7 @@ pub async fn produce(
             _ => None,
         },
         |reason| ProduceOutcome::failed(ResponseError::UnknownServerError, reason),
+        |owner| ProduceOutcome::failed(ResponseError::NotLeaderOrFollower, not_led_here(owner)),
     )
     .await
 }
@@ -94,7 +103,14 @@ pub async fn read(
         .map(|(slot, part)| (slot, (part.partition.clone(), part)))
         .collect();
     let mut remote: BTreeMap<ShardId, Vec<Slotted<ReadPart>>> = BTreeMap::new();
-    for (owner, owned) in by_owner(shard, keyed) {
+    let routed = by_owner(shard, keyed);
+    for (slot, _) in routed.elsewhere {
+        answered.push((
+            slot,
+            PartitionRead::failed(ResponseError::NotLeaderOrFollower.code()),
+        ));
+    }
+    for (owner, owned) in routed.by_shard {
         if owner == here {
             for (slot, (_, part)) in owned {
                 let read = backend::read(shard.partitions(), &part).await;
@@ -172,8 +188,10 @@ pub async fn wait_for_data(shard: &ShardState, parts: Vec<TopicPartition>, timeo
     let routing = shard.routing();
     let mut grouped: BTreeMap<ShardId, Vec<TopicPartition>> = BTreeMap::new();
     for partition in parts {
-        let Owner::Shard(owner) = routing.owner(&partition);
-        grouped.entry(owner).or_default().push(partition);
+        // Only partitions led here can see new data here.
+        if let Owner::Shard(owner) = routing.owner(&partition) {
+            grouped.entry(owner).or_default().push(partition);
+        }
     }
     if grouped.is_empty() {
         glommio::timer::sleep(timeout).await;
@@ -213,6 +231,11 @@ pub async fn list_offsets(
             timestamp: -1,
             offset: -1,
         },
+        |_| OffsetOutcome {
+            error_code: ResponseError::NotLeaderOrFollower.code(),
+            timestamp: -1,
+            offset: -1,
+        },
     )
     .await
 }
@@ -232,6 +255,10 @@ pub async fn delete_records(
         },
         |_| DeleteRecordsOutcome {
             error_code: ResponseError::UnknownServerError.code(),
+            low_watermark: -1,
+        },
+        |_| DeleteRecordsOutcome {
+            error_code: ResponseError::NotLeaderOrFollower.code(),
             low_watermark: -1,
         },
     )
