@@ -29,7 +29,7 @@
 //! partition's aligned write buffer, and given offsets by rewriting each
 //! batch's base offset there. Device writes are whole blocks: the partly
 //! filled last block stays in memory and is rewritten, whole, by the next
-//! write ([`log`]'s `write.rs` draws it). Segment files are reserved ahead
+//! write ([`log`]'s `write_buffer.rs` draws it). Segment files are reserved ahead
 //! (`fallocate`, size kept) so writes do not allocate blocks one at a time.
 //! One write-out runs at a time per partition and takes every buffer sealed
 //! before it, so appends that wait together share one device write and one

@@ -20,7 +20,7 @@ use futures::lock::Mutex;
 
 use super::cache::WriteCache;
 use super::segment::{self, Segment};
-use super::write::WriteState;
+use super::write_buffer::WriteState;
 use super::{LogState, LogStats, PartitionLog};
 use crate::batch::{self, BATCH_LENGTH_PREFIX_BYTES};
 use crate::config::LogConfig;
