@@ -92,6 +92,10 @@ impl Storage for DmaStorage {
         std::fs::remove_file(path).map_err(|e| IoError::from_os("removing", path, e))
     }
 
+    async fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        std::fs::rename(from, to).map_err(|e| IoError::from_os("renaming", from, e))
+    }
+
     async fn remove_dir(&self, path: &Path) -> Result<()> {
         std::fs::remove_dir(path).map_err(|e| IoError::from_os("removing directory", path, e))
     }
