@@ -11,10 +11,13 @@
 //! - One write-out at a time (the write lock). A write-out writes every
 //!   buffer sealed before it started, so concurrent appends waiting for
 //!   durability share one device write and one `fdatasync` (group commit).
+//! - Sealed segments are removed or replaced (retention, truncation, the
+//!   cleaner's swaps) under the segments lock, taken after the others.
 //! - Reads take no lock; they see bytes on the device (or in the write
 //!   cache), never bytes still being buffered.
 
 mod cache;
+pub mod compact;
 mod read;
 mod recovery;
 pub mod retention;
@@ -84,6 +87,8 @@ struct LogState<S: Storage> {
     messages_appended: u64,
     messages_synced: u64,
     last_sync_at: Instant,
+    /// Where the log cleaner stopped (compacted topics).
+    cleaner: compact::CleanerState,
     /// Set by a failed write or sync; the partition then refuses appends.
     failed: bool,
     closed: bool,
@@ -115,6 +120,9 @@ pub struct PartitionLog<S: Storage> {
     state: RefCell<LogState<S>>,
     append_lock: Mutex<()>,
     write_lock: WriteGate,
+    /// Held by whatever removes or replaces sealed segments (retention, log
+    /// start moves, truncation, the cleaner's swaps), never by appends.
+    segments_lock: Mutex<()>,
     stats: Cell<LogStats>,
 }
 
@@ -264,6 +272,7 @@ impl<S: Storage> PartitionLog<S> {
     pub async fn close(&self) -> Result<()> {
         let _append = self.append_lock.lock().await;
         let _write = self.write_lock.lock().await;
+        let _segments = self.segments_lock.lock().await;
         if self.state.borrow().closed {
             return Ok(());
         }
