@@ -147,6 +147,7 @@ impl ShardState {
                         base_offset: -1,
                         log_append_time_ms: -1,
                         log_start_offset: -1,
+                        record_errors: Vec::new(),
                     },
                 }
             }

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -25,6 +27,7 @@ fn failed(error: ResponseError, message: impl Into<String>) -> ProduceOutcome {
         base_offset: -1,
         log_append_time_ms: -1,
         log_start_offset: -1,
+        record_errors: Vec::new(),
     }
 }
 
@@ -124,6 +127,16 @@ pub async fn handle(
             }
             None => (0, None),
         };
+        // KIP-467 (v8+; older versions have only the error code).
+        let record_errors = outcome
+            .record_errors
+            .into_iter()
+            .map(|e| {
+                BatchIndexAndErrorMessage::default()
+                    .with_batch_index(e.batch_index)
+                    .with_batch_index_error_message(Some(StrBytes::from_string(e.message)))
+            })
+            .collect();
         responses[topic_index].partition_responses.push(
             PartitionProduceResponse::default()
                 .with_index(partition)
@@ -131,7 +144,8 @@ pub async fn handle(
                 .with_base_offset(outcome.base_offset)
                 .with_log_append_time_ms(outcome.log_append_time_ms)
                 .with_log_start_offset(outcome.log_start_offset)
-                .with_error_message(message),
+                .with_error_message(message)
+                .with_record_errors(record_errors),
         );
     }
     let response = ProduceResponse::default().with_responses(responses);

@@ -2,6 +2,7 @@
 //! wake-ups. Lives on the shard that owns it ([`manager::PartitionManager`]);
 //! requests from other shards reach it through the mesh.
 
+pub mod cleaner;
 pub mod manager;
 pub mod producer_state;
 
@@ -25,6 +26,28 @@ pub struct PartitionSettings {
     pub batch_bytes_max: usize,
     /// `message.timestamp.type=LogAppendTime`.
     pub log_append_time: bool,
+    /// `cleanup.policy` includes `compact`: every record needs a key.
+    pub compacted: bool,
+}
+
+/// The most a produced batch's records may inflate to, as a multiple of
+/// `max.message.bytes`, where the broker must read them (the keys of a
+/// compacted topic's records): real record data compresses 2-10 times, so
+/// 32 leaves room, and a compression bomb costs at most 32 batches' worth of
+/// memory before it is refused.
+pub const INFLATION_RATIO_MAX: usize = 32;
+
+/// Record errors listed in one Produce response partition (Kafka lists
+/// all; a batch of 100,000 keyless records would make a response of
+/// megabytes). The message counts them all.
+pub const RECORD_ERRORS_MAX: usize = 1000;
+
+/// One refused record of a batch (KIP-467's `record_errors`, Produce v8+).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordError {
+    /// The record's index in its batch.
+    pub batch_index: i32,
+    pub message: String,
 }
 
 /// What a produce did for one partition.
@@ -35,6 +58,8 @@ pub struct ProduceOutcome {
     /// -1 unless the topic uses LogAppendTime.
     pub log_append_time_ms: i64,
     pub log_start_offset: i64,
+    /// The records that made the batch fail, when the error is about them.
+    pub record_errors: Vec<RecordError>,
 }
 
 impl ProduceOutcome {
@@ -44,6 +69,7 @@ impl ProduceOutcome {
             base_offset: -1,
             log_append_time_ms: -1,
             log_start_offset: -1,
+            record_errors: Vec::new(),
         }
     }
 }
@@ -99,7 +125,11 @@ impl Partition {
                 for item in batch::iter(chunk.as_slice()) {
                     let Ok((_, bytes)) = item else { break };
                     let header = batch::header(bytes).expect("validated by iter");
-                    let producer = producer_batch(header);
+                    let mut producer = producer_batch(header);
+                    // A cleaned batch may hold fewer records than offsets;
+                    // its sequences span its offsets (Kafka's lastSequence
+                    // is baseSequence + lastOffsetDelta).
+                    producer.record_count = header.last_offset_delta.get() + 1;
                     if producer.producer_id >= 0 {
                         state.record(&producer, header.base_offset() as u64);
                     }
@@ -119,6 +149,13 @@ impl Partition {
             Ok(producer) => producer,
             Err((error, message)) => return ProduceOutcome::failed(error, message),
         };
+        if settings.compacted {
+            let inflated_bytes_max = settings.batch_bytes_max.saturating_mul(INFLATION_RATIO_MAX);
+            let partition = format!("{}-{}", self.topic, self.index);
+            if let Err(refused) = check_keys(&records, inflated_bytes_max, &partition) {
+                return refused;
+            }
+        }
         let ordered = self.append_order.lock().await;
         let check = self.producers.borrow().check(&producer);
         match check {
@@ -129,6 +166,7 @@ impl Partition {
                     base_offset: base_offset as i64,
                     log_append_time_ms: -1,
                     log_start_offset: self.log.log_start_offset() as i64,
+                    record_errors: Vec::new(),
                 };
             }
             SequenceCheck::Reject(error) => {
@@ -167,6 +205,7 @@ impl Partition {
             base_offset: info.base_offset as i64,
             log_append_time_ms: if settings.log_append_time { now_ms } else { -1 },
             log_start_offset: self.log.log_start_offset() as i64,
+            record_errors: Vec::new(),
         }
     }
 
@@ -226,6 +265,65 @@ fn check_records(
     Ok(producer_batch(header))
 }
 
+/// Kafka's rule for compacted topics (`LogValidator.validateKey`): every
+/// record has a key; each keyless one is a record error and the whole batch
+/// is `INVALID_RECORD`. A compressed batch is read within
+/// `inflated_bytes_max`; one that inflates past it cannot be checked and is
+/// refused.
+fn check_keys(
+    records: &[u8],
+    inflated_bytes_max: usize,
+    partition: &str,
+) -> Result<(), ProduceOutcome> {
+    let unreadable = |detail: String| {
+        ProduceOutcome::failed(
+            ResponseError::InvalidRecord,
+            format!("cannot read the records of a batch for compacted topic partition {partition}: {detail}"),
+        )
+    };
+    let batch_records = sluice_io::records::records(records, inflated_bytes_max)
+        .map_err(|e| unreadable(e.to_string()))?;
+    let mut keyless = 0usize;
+    let mut record_errors = Vec::new();
+    for (index, record) in batch_records.iter().enumerate() {
+        let record = record.map_err(|e| unreadable(e.to_string()))?;
+        if record.key.is_none() {
+            keyless += 1;
+            if record_errors.len() < RECORD_ERRORS_MAX {
+                record_errors.push(RecordError {
+                    batch_index: index as i32,
+                    message: format!(
+                        "Compacted topic cannot accept message without key in topic partition {partition}."
+                    ),
+                });
+            }
+        }
+    }
+    if keyless == 0 {
+        return Ok(());
+    }
+    // Kafka's `LogValidator.processRecordErrors` message.
+    let shown: Vec<String> = record_errors
+        .iter()
+        .take(3)
+        .map(|e| {
+            format!(
+                "RecordError(batchIndex={}, message='{}')",
+                e.batch_index, e.message
+            )
+        })
+        .collect();
+    let mut refused = ProduceOutcome::failed(
+        ResponseError::InvalidRecord,
+        format!(
+            "One or more records have been rejected due to {keyless} record errors in total, and only showing the first three errors at most: [{}]",
+            shown.join(", ")
+        ),
+    );
+    refused.record_errors = record_errors;
+    Err(refused)
+}
+
 fn producer_batch(header: &batch::BatchHeader) -> ProducerBatch {
     ProducerBatch {
         producer_id: header.producer_id.get(),
@@ -239,6 +337,49 @@ fn producer_batch(header: &batch::BatchHeader) -> ProducerBatch {
 mod tests {
     use super::*;
     use sluice_io::batch::build_test_batch;
+
+    #[test]
+    fn keyless_records_are_refused_one_by_one() {
+        use sluice_io::compression::Codec;
+        let keyed = sluice_io::records::build_batch(
+            Codec::Lz4,
+            0,
+            &[(Some(b"k"), Some(b"v")), (Some(b"k"), None)],
+        )
+        .unwrap();
+        assert!(check_keys(&keyed, 1 << 20, "t-0").is_ok());
+        let mixed = sluice_io::records::build_batch(
+            Codec::Zstd,
+            0,
+            &[(Some(b"k"), Some(b"v")), (None, Some(b"v")), (None, None)],
+        )
+        .unwrap();
+        let refused = check_keys(&mixed, 1 << 20, "t-0").unwrap_err();
+        let (error, message) = refused.error.unwrap();
+        assert_eq!(error, ResponseError::InvalidRecord);
+        assert!(
+            message.starts_with("One or more records have been rejected due to 2 record errors"),
+            "{message}"
+        );
+        assert_eq!(
+            refused
+                .record_errors
+                .iter()
+                .map(|e| e.batch_index)
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert_eq!(
+            refused.record_errors[0].message,
+            "Compacted topic cannot accept message without key in topic partition t-0."
+        );
+        // A bomb is refused at the bound, not inflated.
+        let zeros = vec![0u8; 8 << 20];
+        let bomb =
+            sluice_io::records::build_batch(Codec::Zstd, 0, &[(Some(b"k"), Some(&zeros))]).unwrap();
+        let refused = check_keys(&bomb, 1 << 20, "t-0").unwrap_err();
+        assert_eq!(refused.error.unwrap().0, ResponseError::InvalidRecord);
+    }
 
     #[test]
     fn records_checks_follow_kafka() {

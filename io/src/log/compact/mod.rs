@@ -589,6 +589,8 @@ impl<S: Storage> PartitionLog<S> {
             let _ = self.storage.remove_file(&cleaned).await;
             return Ok(GroupOutcome::Abandoned);
         }
+        // From the commit on, the in-memory log always points at files that
+        // exist: the swap file first, then its final name.
         let swap_path = swap::swap_path(&self.dir, base, end);
         self.storage
             .rename(&cleaned, &swap_path)
@@ -598,18 +600,15 @@ impl<S: Storage> PartitionLog<S> {
             .sync_dir(&self.dir)
             .await
             .map_err(|e| self.fail(e))?;
-        let replaced: Vec<u64> = group.iter().map(|s| s.base).collect();
-        swap::complete_swap(&self.storage, &self.dir, base, end, &replaced)
+        let swapped = self
+            .storage
+            .open(&swap_path, crate::storage::OpenMode::Existing)
             .await
             .map_err(|e| self.fail(e))?;
         let log_path = segment::segment_path(&self.dir, base, segment::LOG_SUFFIX);
-        let file = self
-            .storage
-            .open(&log_path, crate::storage::OpenMode::Existing)
-            .await
-            .map_err(|e| self.fail(e))?;
         let offset_index = indexes.offset_index.encode();
         let time_index = indexes.time_index.encode();
+        let replaced: Vec<u64> = group.iter().map(|s| s.base).collect();
         {
             let mut state = self.state.borrow_mut();
             for old in &replaced {
@@ -619,8 +618,8 @@ impl<S: Storage> PartitionLog<S> {
                 base,
                 Segment {
                     base_offset: base,
-                    file: Rc::new(file),
-                    log_path,
+                    file: Rc::new(swapped),
+                    log_path: log_path.clone(),
                     size_bytes: indexes.size_bytes,
                     next_offset: end,
                     max_timestamp_ms: indexes.max_timestamp_ms,
@@ -633,6 +632,24 @@ impl<S: Storage> PartitionLog<S> {
             );
             state.cache.remove_segments_in(base, end);
         }
+        swap::remove_replaced(&self.storage, &self.dir, base, end, &replaced)
+            .await
+            .map_err(|e| self.fail(e))?;
+        swap::rename_into_place(&self.storage, &self.dir, base, end)
+            .await
+            .map_err(|e| self.fail(e))?;
+        let file = self
+            .storage
+            .open(&log_path, crate::storage::OpenMode::Existing)
+            .await
+            .map_err(|e| self.fail(e))?;
+        if let Some(segment) = self.state.borrow_mut().segments.get_mut(&base) {
+            segment.file = Rc::new(file);
+        }
+        self.storage
+            .sync_dir(&self.dir)
+            .await
+            .map_err(|e| self.fail(e))?;
         // Lost indexes are rebuilt on open; the log is whole without them.
         for (suffix, bytes) in [
             (segment::OFFSET_INDEX_SUFFIX, offset_index),

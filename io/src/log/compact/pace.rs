@@ -27,14 +27,20 @@ impl Pacer for Unpaced {
 /// 300 ms).
 const THROTTLE_WINDOW: Duration = Duration::from_millis(300);
 
+/// The longest the cleaner works between two sleeps. A sleep, unlike a
+/// yield, lets the executor poll for I/O, so a produce or fetch that
+/// arrives while the cleaner works waits at most about this long (plus one
+/// batch's decompression and recompression).
+pub const SLICE: Duration = Duration::from_millis(1);
+
 /// The broker's pacer, for a glommio executor: at most `bytes_per_second`
-/// (averaged over 300 ms windows), and a yield to other tasks whenever the
-/// cleaner's task has used up its time slice, so produce and fetch on the
-/// same shard wait for at most one batch of cleaning.
+/// (averaged over 300 ms windows), and a pause after every [`SLICE`] of
+/// work, so produce and fetch on the same shard are served while it cleans.
 pub struct Throttle<F: Fn() -> bool> {
     bytes_per_second: f64,
     window_start: Instant,
     window_bytes: u64,
+    slice_start: Instant,
     stop: F,
 }
 
@@ -45,6 +51,7 @@ impl<F: Fn() -> bool> Throttle<F> {
             bytes_per_second,
             window_start: Instant::now(),
             window_bytes: 0,
+            slice_start: Instant::now(),
             stop,
         }
     }
@@ -66,6 +73,10 @@ impl<F: Fn() -> bool> Pacer for Throttle<F> {
         let elapsed = self.window_start.elapsed();
         if let Some(wait) = self.wait_for(elapsed) {
             glommio::timer::sleep(wait).await;
+            self.slice_start = Instant::now();
+        } else if self.slice_start.elapsed() >= SLICE {
+            glommio::timer::sleep(Duration::from_micros(1)).await;
+            self.slice_start = Instant::now();
         } else {
             glommio::yield_if_needed().await;
         }

@@ -68,8 +68,8 @@ async fn remove_if_present<S: Storage>(storage: &S, path: &Path) -> Result<()> {
     }
 }
 
-/// Steps 3 and 4: `replaced` are the bases of the segments in `[base, end)`.
-pub async fn complete_swap<S: Storage>(
+/// Step 3: `replaced` are the bases of the segments in `[base, end)`.
+pub async fn remove_replaced<S: Storage>(
     storage: &S,
     dir: &Path,
     base: u64,
@@ -78,16 +78,9 @@ pub async fn complete_swap<S: Storage>(
 ) -> Result<()> {
     for &old in replaced {
         debug_assert!((base..end).contains(&old));
-        remove_if_present(
-            storage,
-            &segment::segment_path(dir, old, segment::OFFSET_INDEX_SUFFIX),
-        )
-        .await?;
-        remove_if_present(
-            storage,
-            &segment::segment_path(dir, old, segment::TIME_INDEX_SUFFIX),
-        )
-        .await?;
+        for suffix in [segment::OFFSET_INDEX_SUFFIX, segment::TIME_INDEX_SUFFIX] {
+            remove_if_present(storage, &segment::segment_path(dir, old, suffix)).await?;
+        }
         if old != base {
             remove_if_present(
                 storage,
@@ -96,13 +89,34 @@ pub async fn complete_swap<S: Storage>(
             .await?;
         }
     }
-    storage.sync_dir(dir).await?;
+    storage.sync_dir(dir).await
+}
+
+/// Step 4 without its directory sync (the caller syncs).
+pub async fn rename_into_place<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    base: u64,
+    end: u64,
+) -> Result<()> {
     storage
         .rename(
             &swap_path(dir, base, end),
             &segment::segment_path(dir, base, segment::LOG_SUFFIX),
         )
-        .await?;
+        .await
+}
+
+/// Steps 3 and 4.
+pub async fn complete_swap<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    base: u64,
+    end: u64,
+    replaced: &[u64],
+) -> Result<()> {
+    remove_replaced(storage, dir, base, end, replaced).await?;
+    rename_into_place(storage, dir, base, end).await?;
     storage.sync_dir(dir).await
 }
 
