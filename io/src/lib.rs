@@ -17,6 +17,9 @@
 //!     00000000000000052817.log        the next segment, named by base offset
 //!     ...
 //!     log-start-offset                "<offset>\n", once the start has moved
+//!     cleaner-offset-checkpoint       "<first dirty offset> <horizon ms>\n" (compacted)
+//!     00000000000000000000-00000000000000052817.log.cleaned   a cleaning in progress
+//!     00000000000000000000-00000000000000052817.log.swap      a committed one, finished on open
 //! ```
 //!
 //! Indexes are sparse (an entry every `index.interval.bytes` of log) and drawn
@@ -70,6 +73,13 @@
 //! [`LogRead::chunks`] share those buffers ([`storage::Chunk`]): no batch byte
 //! is copied on the read path, and consecutive batches in one buffer are one
 //! chunk, ready for a vectored socket write.
+//!
+//! ## Compaction
+//!
+//! [`log::compact`] keeps the latest record per key of a compacted log:
+//! an offset map of the dirty part, then a rewrite of the sealed segments
+//! below it into O_DIRECT files swapped in crash-safely (its module doc and
+//! `swap.rs` draw the protocol). Offsets never change; reads step over gaps.
 //!
 //! ## Threading
 //!

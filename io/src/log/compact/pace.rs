@@ -27,11 +27,14 @@ impl Pacer for Unpaced {
 /// 300 ms).
 const THROTTLE_WINDOW: Duration = Duration::from_millis(300);
 
-/// The longest the cleaner works between two sleeps. A sleep, unlike a
-/// yield, lets the executor poll for I/O, so a produce or fetch that
-/// arrives while the cleaner works waits at most about this long (plus one
-/// batch's decompression and recompression).
+/// The longest the cleaner works before it gives up its task queue. That,
+/// unlike a yield inside the queue, makes the executor poll for I/O, so a
+/// produce or fetch that arrives while the cleaner works waits at most
+/// about this long (plus one batch's decompression and recompression).
 pub const SLICE: Duration = Duration::from_millis(1);
+/// The pause after a slice. Long enough that the cleaner's task is not ready
+/// again at once, so the executor's queue empties and it polls the ring.
+pub const PAUSE: Duration = Duration::from_micros(100);
 
 /// The broker's pacer, for a glommio executor: at most `bytes_per_second`
 /// (averaged over 300 ms windows), and a pause after every [`SLICE`] of
@@ -75,7 +78,7 @@ impl<F: Fn() -> bool> Pacer for Throttle<F> {
             glommio::timer::sleep(wait).await;
             self.slice_start = Instant::now();
         } else if self.slice_start.elapsed() >= SLICE {
-            glommio::timer::sleep(Duration::from_micros(1)).await;
+            glommio::timer::sleep(PAUSE).await;
             self.slice_start = Instant::now();
         } else {
             glommio::yield_if_needed().await;
