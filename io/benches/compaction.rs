@@ -93,7 +93,7 @@ async fn one_run(dir: &Path, case: &Case, total_bytes: usize, seed: u64) -> Samp
         .unwrap();
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut written = 0usize;
-    let mut value = vec![0u8; VALUE_BYTES];
+    let mut value = [0u8; VALUE_BYTES];
     while written < total_bytes {
         let keys: Vec<[u8; 8]> = (0..RECORDS_PER_BATCH)
             .map(|_| rng.gen_range(0..case.keys).to_be_bytes())
