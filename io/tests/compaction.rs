@@ -283,3 +283,46 @@ fn young_segments_and_the_active_segment_are_left_alone() {
         assert_eq!(read.last().unwrap().2.as_deref(), Some("v39"));
     });
 }
+
+#[test]
+fn max_compaction_lag_makes_a_clean_log_due_whatever_its_ratio() {
+    block_on(async {
+        let log = PartitionLog::open(MemStorage::new(), Path::new(DIR), config())
+            .await
+            .unwrap();
+        for i in 0..40 {
+            append(
+                &log,
+                Codec::None,
+                &[("k".into(), Some(format!("v{i}")))],
+                1_000,
+            )
+            .await;
+        }
+        log.roll_now().await.unwrap();
+        let never_by_ratio = CompactionConfig {
+            min_cleanable_dirty_ratio: 1.5,
+            max_compaction_lag_ms: 10_000,
+            ..CompactionConfig::default()
+        };
+        let young = log
+            .cleanable(5_000, &never_by_ratio)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(young.overdue_ms, 0);
+        assert!(!young.is_due(1.5));
+        let old = log
+            .cleanable(20_000, &never_by_ratio)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(old.overdue_ms > 0 && old.is_due(1.5), "{old:?}");
+        let limits = CleanerLimits::default();
+        assert!(matches!(
+            clean(&log, 20_000, &never_by_ratio, &limits).await,
+            CleanOutcome::Cleaned(_)
+        ));
+        assert_eq!(read_all(&log).await.len(), 1);
+    });
+}

@@ -630,6 +630,51 @@ mod tests {
     }
 
     #[test]
+    fn compaction_configs_derive_from_the_cleaner_keys() {
+        let b = broker(&[
+            ("log.cleaner.min.cleanable.ratio", "0.1"),
+            ("log.cleaner.delete.retention.ms", "1000"),
+            ("log.cleaner.min.compaction.lag.ms", "5"),
+            ("log.cleaner.max.compaction.lag.ms", "60000"),
+            ("log.cleaner.io.max.bytes.per.second", "1e6"),
+        ]);
+        assert_eq!(b.cleaner.io_max_bytes_per_second, 1e6);
+        assert!(b.cleaner.enable);
+        assert_eq!(b.cleaner.dedupe_buffer_bytes, 128 << 20);
+        let d = b.topic_defaults();
+        let c = d.config();
+        assert_eq!(c.min_cleanable_dirty_ratio, 0.1);
+        assert_eq!(
+            (
+                c.delete_retention_ms,
+                c.min_compaction_lag_ms,
+                c.max_compaction_lag_ms
+            ),
+            (1000, 5, 60_000)
+        );
+        let topic = d
+            .with_overrides([
+                ("min.cleanable.dirty.ratio", "0.75"),
+                ("delete.retention.ms", "7"),
+            ])
+            .unwrap();
+        assert_eq!(
+            (topic.min_cleanable_dirty_ratio, topic.delete_retention_ms),
+            (0.75, 7)
+        );
+        let entries = d.describe(&topic);
+        let ratio = entries
+            .iter()
+            .find(|e| e.name == "min.cleanable.dirty.ratio")
+            .unwrap();
+        assert_eq!(ratio.value.as_deref(), Some("0.75"));
+        assert_eq!(ratio.synonyms[1].name, "log.cleaner.min.cleanable.ratio");
+        assert_eq!(ratio.synonyms[1].value.as_deref(), Some("0.1"));
+        // Kafka's unlimited default parses (it is past i64's range).
+        assert_eq!(broker(&[]).cleaner.io_max_bytes_per_second, f64::MAX);
+    }
+
+    #[test]
     fn unknown_names_are_refused() {
         let err = validate_topic_config("retention.hours", "1").unwrap_err();
         assert_eq!(
