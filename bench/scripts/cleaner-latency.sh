@@ -13,20 +13,22 @@
 #   bench/scripts/cleaner-latency.sh [DIRTY_RECORDS] [RATE] [DURATION]
 #   defaults:                         3000000         20000  10s
 # CLEANER_OVERRIDES="--override log.cleaner.io.max.bytes.per.second=N" adds
-# broker settings to the busy runs.
+# broker settings to the busy runs; CORES=1 runs a one-shard broker (the
+# client then has the other CPU to itself).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SLUICE=${SLUICE_BIN:-target/release/sluice}
 DIRTY_RECORDS=${1:-3000000}
 RATE=${2:-20000}
 DURATION=${3:-10s}
+CORES=${CORES:-2}
 WORK=$(mktemp -d "${SLUICE_BENCH_DIR:-/tmp}/sluice-cleaner-latency.XXXXXX")
 PORT=$((20000 + RANDOM % 20000))
 BOOT=127.0.0.1:$PORT
 trap 'kill $(cat "$WORK/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 start() { # extra --override arguments
-    NO_COLOR=1 "$SLUICE" broker --listen "$BOOT" --log-dirs "$WORK/data" --cores 2 "$@" \
+    NO_COLOR=1 "$SLUICE" broker --listen "$BOOT" --log-dirs "$WORK/data" --cores "$CORES" "$@" \
         >"$WORK/out" 2>>"$WORK/err" &
     echo $! >"$WORK/pid"
     for _ in $(seq 600); do grep -q "listening on" "$WORK/out" 2>/dev/null && return; sleep 0.1; done
