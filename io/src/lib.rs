@@ -17,6 +17,9 @@
 //!     00000000000000052817.log        the next segment, named by base offset
 //!     ...
 //!     log-start-offset                "<offset>\n", once the start has moved
+//!     cleaner-offset-checkpoint       "<first dirty offset> <horizon ms>\n" (compacted)
+//!     00000000000000000000-00000000000000052817.log.cleaned   a cleaning in progress
+//!     00000000000000000000-00000000000000052817.log.swap      a committed one, finished on open
 //! ```
 //!
 //! Indexes are sparse (an entry every `index.interval.bytes` of log) and drawn
@@ -29,7 +32,7 @@
 //! partition's aligned write buffer, and given offsets by rewriting each
 //! batch's base offset there. Device writes are whole blocks: the partly
 //! filled last block stays in memory and is rewritten, whole, by the next
-//! write ([`log`]'s `write.rs` draws it). Segment files are reserved ahead
+//! write ([`log`]'s `write_buffer.rs` draws it). Segment files are reserved ahead
 //! (`fallocate`, size kept) so writes do not allocate blocks one at a time.
 //! One write-out runs at a time per partition and takes every buffer sealed
 //! before it, so appends that wait together share one device write and one
@@ -70,6 +73,13 @@
 //! [`LogRead::chunks`] share those buffers ([`storage::Chunk`]): no batch byte
 //! is copied on the read path, and consecutive batches in one buffer are one
 //! chunk, ready for a vectored socket write.
+//!
+//! ## Compaction
+//!
+//! [`log::compact`] keeps the latest record per key of a compacted log:
+//! an offset map of the dirty part, then a rewrite of the sealed segments
+//! below it into O_DIRECT files swapped in crash-safely (its module doc and
+//! `swap.rs` draw the protocol). Offsets never change; reads step over gaps.
 //!
 //! ## Threading
 //!

@@ -310,6 +310,49 @@ pub fn encode_record_with_headers(
     out.extend(body);
 }
 
+/// A record as (key, value); `None` is null (a null value is a tombstone).
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// A valid v2 batch (base offset 0, no producer) of `records` as
+/// (key, value), record `i` at offset delta `i` and timestamp
+/// `timestamp_ms + i`, compressed with `codec`: for tests, benchmarks and
+/// tools that need batches with real records.
+pub fn build_batch(
+    codec: Codec,
+    timestamp_ms: i64,
+    records: &[KeyValue<'_>],
+) -> Result<Vec<u8>, CompressionError> {
+    use crate::batch::{compute_crc, header_mut, BATCH_LENGTH_PREFIX_BYTES, MAGIC_V2};
+    assert!(!records.is_empty(), "a batch holds at least one record");
+    let mut body = Vec::new();
+    for (i, (key, value)) in records.iter().enumerate() {
+        encode_record(i as i64, i as i32, *key, *value, &mut body);
+    }
+    let body = compression::compress(codec, &body)?;
+    let mut bytes = vec![0u8; BATCH_HEADER_BYTES];
+    bytes.extend(body);
+    let total = bytes.len();
+    let header = header_mut(&mut bytes).expect("sized above");
+    header
+        .batch_length
+        .set((total - BATCH_LENGTH_PREFIX_BYTES) as i32);
+    header.partition_leader_epoch.set(-1);
+    header.magic = MAGIC_V2;
+    header.attributes.set(codec.id());
+    header.last_offset_delta.set(records.len() as i32 - 1);
+    header.base_timestamp.set(timestamp_ms);
+    header
+        .max_timestamp
+        .set(timestamp_ms + records.len() as i64 - 1);
+    header.producer_id.set(-1);
+    header.producer_epoch.set(-1);
+    header.base_sequence.set(-1);
+    header.record_count.set(records.len() as i32);
+    let crc = compute_crc(&bytes);
+    header_mut(&mut bytes).expect("sized above").crc.set(crc);
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,6 +59,17 @@ pub(super) const OFFSET_METADATA_MAX_BYTES: &str = "offset.metadata.max.bytes";
 pub(super) const OFFSETS_TOPIC_SEGMENT_BYTES: &str = "offsets.topic.segment.bytes";
 pub(super) const NUM_IO_THREADS: &str = "num.io.threads";
 pub(super) const NUM_NETWORK_THREADS: &str = "num.network.threads";
+pub(super) const LOG_CLEANER_ENABLE: &str = "log.cleaner.enable";
+pub(super) const LOG_CLEANER_THREADS: &str = "log.cleaner.threads";
+pub(super) const LOG_CLEANER_DEDUPE_BUFFER_SIZE: &str = "log.cleaner.dedupe.buffer.size";
+pub(super) const LOG_CLEANER_IO_BUFFER_SIZE: &str = "log.cleaner.io.buffer.size";
+pub(super) const LOG_CLEANER_IO_BUFFER_LOAD_FACTOR: &str = "log.cleaner.io.buffer.load.factor";
+pub(super) const LOG_CLEANER_IO_MAX_BYTES_PER_SECOND: &str = "log.cleaner.io.max.bytes.per.second";
+pub(super) const LOG_CLEANER_BACKOFF_MS: &str = "log.cleaner.backoff.ms";
+pub(super) const LOG_CLEANER_MIN_CLEANABLE_RATIO: &str = "log.cleaner.min.cleanable.ratio";
+pub(super) const LOG_CLEANER_MIN_COMPACTION_LAG_MS: &str = "log.cleaner.min.compaction.lag.ms";
+pub(super) const LOG_CLEANER_MAX_COMPACTION_LAG_MS: &str = "log.cleaner.max.compaction.lag.ms";
+pub(super) const LOG_CLEANER_DELETE_RETENTION_MS: &str = "log.cleaner.delete.retention.ms";
 pub const SLUICE_CORES: &str = "sluice.cores";
 
 /// The most shards (cores) one node runs. Every shard keeps a full routing
@@ -155,7 +166,7 @@ const LONG_MAX: i64 = i64::MAX;
 const LONG_MIN: i64 = i64::MIN;
 const INT_MIN: i64 = i32::MIN as i64;
 
-use ConfigType::{Boolean, Int, Long, Short};
+use ConfigType::{Boolean, Double, Int, Long, Short};
 use DefaultValue::{Null, Text};
 
 /// Every key Sluice knows, in the order `describe()` lists them.
@@ -290,6 +301,54 @@ pub(super) const KEYS: &[KeySpec] = &[
         INT_MAX,
         Text("104857600"),
     ),
+    KeySpec::new(LOG_CLEANER_ENABLE, Boolean, 0, 0, Text("true")),
+    // One cleaner per shard, whatever this says.
+    KeySpec::new(LOG_CLEANER_THREADS, Int, 0, INT_MAX, Text("1")).unused(),
+    KeySpec::new(
+        LOG_CLEANER_DEDUPE_BUFFER_SIZE,
+        Long,
+        0,
+        LONG_MAX,
+        Text("134217728"),
+    ),
+    KeySpec::new(LOG_CLEANER_IO_BUFFER_SIZE, Int, 0, INT_MAX, Text("524288")),
+    KeySpec::new(
+        LOG_CLEANER_IO_BUFFER_LOAD_FACTOR,
+        Double,
+        LONG_MIN,
+        LONG_MAX,
+        Text("0.9"),
+    ),
+    KeySpec::new(
+        LOG_CLEANER_IO_MAX_BYTES_PER_SECOND,
+        Double,
+        LONG_MIN,
+        LONG_MAX,
+        Text("1.7976931348623157E308"),
+    ),
+    KeySpec::new(LOG_CLEANER_BACKOFF_MS, Long, 0, LONG_MAX, Text("15000")),
+    KeySpec::new(LOG_CLEANER_MIN_CLEANABLE_RATIO, Double, 0, 1, Text("0.5")),
+    KeySpec::new(
+        LOG_CLEANER_MIN_COMPACTION_LAG_MS,
+        Long,
+        0,
+        LONG_MAX,
+        Text("0"),
+    ),
+    KeySpec::new(
+        LOG_CLEANER_MAX_COMPACTION_LAG_MS,
+        Long,
+        1,
+        LONG_MAX,
+        Text("9223372036854775807"),
+    ),
+    KeySpec::new(
+        LOG_CLEANER_DELETE_RETENTION_MS,
+        Long,
+        0,
+        LONG_MAX,
+        Text("86400000"),
+    ),
     KeySpec::new(NUM_IO_THREADS, Int, 1, INT_MAX, Text("8")).unused(),
     KeySpec::new(NUM_NETWORK_THREADS, Int, 1, INT_MAX, Text("3")).unused(),
     KeySpec::new(
@@ -350,7 +409,9 @@ impl KeySpec {
                 if !x.is_finite() {
                     return Err(bad_type());
                 }
-                if x < self.min as f64 || x > self.max as f64 {
+                // A Double key without a validator has the full i64 range here.
+                let bounded = !(self.min == LONG_MIN && self.max == LONG_MAX);
+                if bounded && (x < self.min as f64 || x > self.max as f64) {
                     return Err(ConfigError::OutOfRange {
                         key: self.name,
                         value: raw.to_string(),

@@ -45,6 +45,17 @@
 //! | `offsets.retention.check.interval.ms` | `600000` | how often offsets are checked for expiry |
 //! | `offset.metadata.max.bytes` | `4096` | longest commit metadata string |
 //! | `offsets.topic.segment.bytes` | `104857600` | `segment.bytes` of `__consumer_offsets` when it is created |
+//! | `log.cleaner.enable` | `true` | runs the log cleaner (one per shard) for topics with `cleanup.policy` `compact` |
+//! | `log.cleaner.threads` | `1` | validated, unused: every shard cleans the partitions it owns |
+//! | `log.cleaner.dedupe.buffer.size` | `134217728` | the cleaners' offset maps together: each shard's is this over the shard count (24 bytes a key) |
+//! | `log.cleaner.io.buffer.size` | `524288` | each shard's cleaner reads and writes in buffers of this size |
+//! | `log.cleaner.io.buffer.load.factor` | `0.9` | how full an offset map gets before a cleaning stops mapping |
+//! | `log.cleaner.io.max.bytes.per.second` | `1.7976931348623157E308` (unlimited) | each shard's cleaner reads and writes at most this many bytes a second |
+//! | `log.cleaner.backoff.ms` | `15000` | how long a shard's cleaner sleeps when no log is due |
+//! | `log.cleaner.min.cleanable.ratio` | `0.5` | default of topic `min.cleanable.dirty.ratio` |
+//! | `log.cleaner.min.compaction.lag.ms` | `0` | default of topic `min.compaction.lag.ms` |
+//! | `log.cleaner.max.compaction.lag.ms` | `9223372036854775807` | default of topic `max.compaction.lag.ms` |
+//! | `log.cleaner.delete.retention.ms` | `86400000` | default of topic `delete.retention.ms` |
 //! | `num.io.threads` | `8` | validated, unused (one info line): thread-per-core replaces the pool |
 //! | `num.network.threads` | `3` | validated, unused, same line |
 //! | `sluice.cores` | available parallelism, at most 256 | how many shards (one thread per core) Sluice runs |
@@ -299,6 +310,31 @@ pub struct GroupConfig {
     pub offsets_topic_segment_bytes: u64,
 }
 
+/// The log cleaner's `log.cleaner.*` keys, as Kafka names them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CleanerConfig {
+    /// `log.cleaner.enable`.
+    pub enable: bool,
+    /// `log.cleaner.dedupe.buffer.size`, for all shards together.
+    pub dedupe_buffer_bytes: u64,
+    /// `log.cleaner.io.buffer.size`.
+    pub io_buffer_bytes: usize,
+    /// `log.cleaner.io.buffer.load.factor`.
+    pub io_buffer_load_factor: f64,
+    /// `log.cleaner.io.max.bytes.per.second`, per shard.
+    pub io_max_bytes_per_second: f64,
+    /// `log.cleaner.backoff.ms`.
+    pub backoff_ms: u64,
+    /// `log.cleaner.min.cleanable.ratio`.
+    pub min_cleanable_ratio: f64,
+    /// `log.cleaner.min.compaction.lag.ms`.
+    pub min_compaction_lag_ms: i64,
+    /// `log.cleaner.max.compaction.lag.ms`.
+    pub max_compaction_lag_ms: i64,
+    /// `log.cleaner.delete.retention.ms`.
+    pub delete_retention_ms: i64,
+}
+
 /// The broker's configuration, validated. Field docs name the Kafka key.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BrokerConfig {
@@ -350,6 +386,8 @@ pub struct BrokerConfig {
     pub cluster: ClusterConfig,
     /// The group coordinator's `group.*` and `offsets.*` keys.
     pub groups: GroupConfig,
+    /// The log cleaner's `log.cleaner.*` keys.
+    pub cleaner: CleanerConfig,
     /// `sluice.cores`: shards, one per core.
     pub cores: usize,
     /// Known keys that were given, by name, rendered as Kafka renders them.

@@ -100,6 +100,12 @@ impl Resolver<'_> {
         }
     }
 
+    /// A Double key's value: given, else its default.
+    pub(super) fn double(&self, name: &'static str) -> f64 {
+        let text = self.text(name).expect("double keys have a default");
+        text.trim().parse().expect("double keys were parsed")
+    }
+
     pub(super) fn given_number(&self, name: &'static str) -> Option<i64> {
         self.given.contains_key(name).then(|| self.number(name))
     }
@@ -267,6 +273,18 @@ impl Resolver<'_> {
                     as u64,
                 offset_metadata_bytes_max: self.number(OFFSET_METADATA_MAX_BYTES) as usize,
                 offsets_topic_segment_bytes: self.number(OFFSETS_TOPIC_SEGMENT_BYTES) as u64,
+            },
+            cleaner: super::CleanerConfig {
+                enable: self.boolean(LOG_CLEANER_ENABLE),
+                dedupe_buffer_bytes: self.number(LOG_CLEANER_DEDUPE_BUFFER_SIZE) as u64,
+                io_buffer_bytes: self.number(LOG_CLEANER_IO_BUFFER_SIZE) as usize,
+                io_buffer_load_factor: self.double(LOG_CLEANER_IO_BUFFER_LOAD_FACTOR),
+                io_max_bytes_per_second: self.double(LOG_CLEANER_IO_MAX_BYTES_PER_SECOND),
+                backoff_ms: self.number(LOG_CLEANER_BACKOFF_MS) as u64,
+                min_cleanable_ratio: self.double(LOG_CLEANER_MIN_CLEANABLE_RATIO),
+                min_compaction_lag_ms: self.number(LOG_CLEANER_MIN_COMPACTION_LAG_MS),
+                max_compaction_lag_ms: self.number(LOG_CLEANER_MAX_COMPACTION_LAG_MS),
+                delete_retention_ms: self.number(LOG_CLEANER_DELETE_RETENTION_MS),
             },
             cores,
             explicit: self.given.iter().map(|(k, v)| (*k, v.render())).collect(),

@@ -12,7 +12,11 @@
 //! | `flush.ms` | `log.flush.interval.ms` | fsync every N ms |
 //! | `index.interval.bytes` | `log.index.interval.bytes` | sparse index spacing |
 //! | `max.message.bytes` | `message.max.bytes` | largest batch accepted |
-//! | `cleanup.policy` | `delete` | `delete` applies retention; `compact` is accepted, but logs are not compacted yet (a reader sees every record, a superset of what compaction keeps) |
+//! | `cleanup.policy` | `delete` | `delete` applies retention; `compact` runs the log cleaner (latest value per key) and refuses keyless records; `compact,delete` both |
+//! | `delete.retention.ms` | `log.cleaner.delete.retention.ms` | how long a tombstone stays after the cleaning that first kept it |
+//! | `min.compaction.lag.ms` | `log.cleaner.min.compaction.lag.ms` | a segment is cleaned once its newest record is this old |
+//! | `max.compaction.lag.ms` | `log.cleaner.max.compaction.lag.ms` | older dirty records make the log due whatever its dirty ratio; the active segment of a compacted topic rolls at this age too |
+//! | `min.cleanable.dirty.ratio` | `log.cleaner.min.cleanable.ratio` | the dirty share of the log at which it is cleaned |
 //! | `message.timestamp.type` | `CreateTime` | `LogAppendTime` makes the broker stamp batches |
 //! | `message.timestamp.before.max.ms` | unlimited | a CreateTime record older than this is refused (`INVALID_TIMESTAMP`) |
 //! | `message.timestamp.after.max.ms` | unlimited | a CreateTime record this far in the future is refused |
@@ -22,8 +26,8 @@
 //! | `min.insync.replicas` | `1` | checked for `acks=all` |
 //! | `compression.type` | `producer` | batches are kept as the producer compressed them; other values are accepted, recompression is not implemented yet |
 //!
-//! Other Kafka 3.x topic configs (`delete.retention.ms`,
-//! `min.compaction.lag.ms`, `segment.index.bytes`, `preallocate`, ...) are
+//! Other Kafka 3.x topic configs (`segment.index.bytes`, `preallocate`,
+//! `file.delete.delay.ms`, ...) are
 //! validated and kept with Kafka's defaults, because clients (Kafka Streams,
 //! Connect, schema registries) send them, but they change nothing yet. A
 //! name Kafka does not know is refused, as Kafka refuses it.
@@ -31,7 +35,9 @@
 use std::collections::BTreeMap;
 
 use super::keys::{
-    DefaultValue, KeySpec, Value, LOG_FLUSH_INTERVAL_MESSAGES, LOG_FLUSH_INTERVAL_MS,
+    DefaultValue, KeySpec, Value, LOG_CLEANER_DELETE_RETENTION_MS,
+    LOG_CLEANER_MAX_COMPACTION_LAG_MS, LOG_CLEANER_MIN_CLEANABLE_RATIO,
+    LOG_CLEANER_MIN_COMPACTION_LAG_MS, LOG_FLUSH_INTERVAL_MESSAGES, LOG_FLUSH_INTERVAL_MS,
     LOG_INDEX_INTERVAL_BYTES, LOG_RETENTION_BYTES, LOG_RETENTION_MS, LOG_ROLL_MS,
     LOG_SEGMENT_BYTES, MESSAGE_MAX_BYTES, SEGMENT_BYTES_MIN,
 };
@@ -79,6 +85,10 @@ pub(super) const MESSAGE_TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after
 pub(super) const MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS: &str = "message.timestamp.difference.max.ms";
 pub(super) const MESSAGE_FORMAT_VERSION: &str = "message.format.version";
 pub(super) const MESSAGE_DOWNCONVERSION_ENABLE: &str = "message.downconversion.enable";
+pub(super) const DELETE_RETENTION_MS: &str = "delete.retention.ms";
+pub(super) const MIN_COMPACTION_LAG_MS: &str = "min.compaction.lag.ms";
+pub(super) const MAX_COMPACTION_LAG_MS: &str = "max.compaction.lag.ms";
+pub(super) const MIN_CLEANABLE_DIRTY_RATIO: &str = "min.cleanable.dirty.ratio";
 
 use ConfigType::{Boolean, Double, Int, List, Long, String as Str};
 use DefaultValue::Text;
@@ -87,7 +97,8 @@ const LONG_MAX: i64 = i64::MAX;
 const INT_MAX: i64 = i32::MAX as i64;
 
 /// Every topic config Sluice accepts, in the order `describe` lists them.
-/// Defaults of the first eight come from the broker (see
+/// Defaults of the first eight and the four compaction ones come from the
+/// broker (see
 /// [`broker_key_of`]); the texts here are Kafka's defaults.
 const TOPIC_KEYS: &[KeySpec] = &[
     KeySpec::new(
@@ -114,18 +125,17 @@ const TOPIC_KEYS: &[KeySpec] = &[
     KeySpec::new(MESSAGE_TIMESTAMP_TYPE, Str, 0, 0, Text("CreateTime")),
     KeySpec::new(MIN_INSYNC_REPLICAS, Int, 1, INT_MAX, Text("1")),
     KeySpec::new(COMPRESSION_TYPE, Str, 0, 0, Text("producer")),
-    // Accepted and kept, no effect yet.
-    KeySpec::new("delete.retention.ms", Long, 0, LONG_MAX, Text("86400000")).unused(),
-    KeySpec::new("min.compaction.lag.ms", Long, 0, LONG_MAX, Text("0")).unused(),
+    KeySpec::new(DELETE_RETENTION_MS, Long, 0, LONG_MAX, Text("86400000")),
+    KeySpec::new(MIN_COMPACTION_LAG_MS, Long, 0, LONG_MAX, Text("0")),
     KeySpec::new(
-        "max.compaction.lag.ms",
+        MAX_COMPACTION_LAG_MS,
         Long,
         1,
         LONG_MAX,
         Text("9223372036854775807"),
-    )
-    .unused(),
-    KeySpec::new("min.cleanable.dirty.ratio", Double, 0, 1, Text("0.5")).unused(),
+    ),
+    KeySpec::new(MIN_CLEANABLE_DIRTY_RATIO, Double, 0, 1, Text("0.5")),
+    // Accepted and kept, no effect yet.
     KeySpec::new("segment.index.bytes", Int, 4, INT_MAX, Text("10485760")).unused(),
     KeySpec::new("segment.jitter.ms", Long, 0, LONG_MAX, Text("0")).unused(),
     KeySpec::new("file.delete.delay.ms", Long, 0, LONG_MAX, Text("60000")).unused(),
@@ -195,6 +205,10 @@ pub(super) fn broker_key_of(topic_name: &str) -> Option<&'static str> {
         INDEX_INTERVAL_BYTES => LOG_INDEX_INTERVAL_BYTES,
         MAX_MESSAGE_BYTES => MESSAGE_MAX_BYTES,
         MIN_INSYNC_REPLICAS => super::keys::MIN_INSYNC_REPLICAS,
+        DELETE_RETENTION_MS => LOG_CLEANER_DELETE_RETENTION_MS,
+        MIN_COMPACTION_LAG_MS => LOG_CLEANER_MIN_COMPACTION_LAG_MS,
+        MAX_COMPACTION_LAG_MS => LOG_CLEANER_MAX_COMPACTION_LAG_MS,
+        MIN_CLEANABLE_DIRTY_RATIO => LOG_CLEANER_MIN_CLEANABLE_RATIO,
         _ => return None,
     })
 }
@@ -260,6 +274,10 @@ pub struct TopicConfig {
     pub message_format_version: String,
     /// `message.downconversion.enable`.
     pub message_downconversion_enable: bool,
+    pub delete_retention_ms: i64,
+    pub min_compaction_lag_ms: i64,
+    pub max_compaction_lag_ms: i64,
+    pub min_cleanable_dirty_ratio: f64,
     /// The topic's own settings, rendered as Kafka renders them.
     overrides: BTreeMap<&'static str, String>,
 }
@@ -288,6 +306,10 @@ impl Default for TopicConfig {
             message_timestamp_difference_max_ms: i64::MAX,
             message_format_version: "3.0-IV1".to_string(),
             message_downconversion_enable: true,
+            delete_retention_ms: 86_400_000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            min_cleanable_dirty_ratio: 0.5,
             overrides: BTreeMap::new(),
         }
     }
@@ -345,6 +367,14 @@ impl TopicConfig {
                     return Err(invalid(format!("Version `{text}` is not a valid version")));
                 }
                 self.message_format_version = text.to_string();
+            }
+            DELETE_RETENTION_MS => self.delete_retention_ms = number,
+            MIN_COMPACTION_LAG_MS => self.min_compaction_lag_ms = number,
+            MAX_COMPACTION_LAG_MS => self.max_compaction_lag_ms = number,
+            MIN_CLEANABLE_DIRTY_RATIO => {
+                self.min_cleanable_dirty_ratio = text
+                    .parse()
+                    .map_err(|_| invalid("Not a number of type DOUBLE".to_string()))?
             }
             CLEANUP_POLICY => {
                 let mut policy = CleanupPolicy {
@@ -437,6 +467,10 @@ impl TopicConfig {
             }
             MESSAGE_FORMAT_VERSION => self.message_format_version.clone(),
             MESSAGE_DOWNCONVERSION_ENABLE => self.message_downconversion_enable.to_string(),
+            DELETE_RETENTION_MS => self.delete_retention_ms.to_string(),
+            MIN_COMPACTION_LAG_MS => self.min_compaction_lag_ms.to_string(),
+            MAX_COMPACTION_LAG_MS => self.max_compaction_lag_ms.to_string(),
+            MIN_CLEANABLE_DIRTY_RATIO => self.min_cleanable_dirty_ratio.to_string(),
             COMPRESSION_TYPE => {
                 let name = COMPRESSION_TYPES
                     .iter()
@@ -518,6 +552,10 @@ impl TopicDefaults {
             index_interval_bytes: broker.index_interval_bytes,
             max_message_bytes: broker.message_bytes_max,
             min_insync_replicas: broker.cluster.min_insync_replicas,
+            delete_retention_ms: broker.cleaner.delete_retention_ms,
+            min_compaction_lag_ms: broker.cleaner.min_compaction_lag_ms,
+            max_compaction_lag_ms: broker.cleaner.max_compaction_lag_ms,
+            min_cleanable_dirty_ratio: broker.cleaner.min_cleanable_ratio,
             ..TopicConfig::default()
         };
         let broker_synonyms = TOPIC_KEYS
@@ -655,6 +693,51 @@ mod tests {
 
         let unlimited = broker(&[("log.retention.hours", "-1")]).topic_defaults();
         assert_eq!(unlimited.config().retention_ms, None);
+    }
+
+    #[test]
+    fn compaction_configs_derive_from_the_cleaner_keys() {
+        let b = broker(&[
+            ("log.cleaner.min.cleanable.ratio", "0.1"),
+            ("log.cleaner.delete.retention.ms", "1000"),
+            ("log.cleaner.min.compaction.lag.ms", "5"),
+            ("log.cleaner.max.compaction.lag.ms", "60000"),
+            ("log.cleaner.io.max.bytes.per.second", "1e6"),
+        ]);
+        assert_eq!(b.cleaner.io_max_bytes_per_second, 1e6);
+        assert!(b.cleaner.enable);
+        assert_eq!(b.cleaner.dedupe_buffer_bytes, 128 << 20);
+        let d = b.topic_defaults();
+        let c = d.config();
+        assert_eq!(c.min_cleanable_dirty_ratio, 0.1);
+        assert_eq!(
+            (
+                c.delete_retention_ms,
+                c.min_compaction_lag_ms,
+                c.max_compaction_lag_ms
+            ),
+            (1000, 5, 60_000)
+        );
+        let topic = d
+            .with_overrides([
+                ("min.cleanable.dirty.ratio", "0.75"),
+                ("delete.retention.ms", "7"),
+            ])
+            .unwrap();
+        assert_eq!(
+            (topic.min_cleanable_dirty_ratio, topic.delete_retention_ms),
+            (0.75, 7)
+        );
+        let entries = d.describe(&topic);
+        let ratio = entries
+            .iter()
+            .find(|e| e.name == "min.cleanable.dirty.ratio")
+            .unwrap();
+        assert_eq!(ratio.value.as_deref(), Some("0.75"));
+        assert_eq!(ratio.synonyms[1].name, "log.cleaner.min.cleanable.ratio");
+        assert_eq!(ratio.synonyms[1].value.as_deref(), Some("0.1"));
+        // Kafka's unlimited default parses (it is past i64's range).
+        assert_eq!(broker(&[]).cleaner.io_max_bytes_per_second, f64::MAX);
     }
 
     #[test]

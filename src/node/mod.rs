@@ -184,12 +184,14 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
             }
             let ticker = glommio::spawn_local(periodic::tick_loop(state.clone()));
             let retention = glommio::spawn_local(periodic::retention_loop(state.clone()));
+            let cleaner = glommio::spawn_local(periodic::cleaner_loop(state.clone()));
             let groups = glommio::spawn_local(periodic::group_loop(state.clone()));
             let following =
                 agent.map(|agent| glommio::spawn_local(cluster::run_agent(agent, state.clone())));
             crate::server::listen(state.clone(), listener).await;
             ticker.await;
             retention.await;
+            cleaner.await;
             groups.await;
             if let Some(following) = following {
                 following.await;

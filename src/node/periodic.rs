@@ -49,3 +49,41 @@ pub(super) async fn retention_loop(state: Rc<ShardState>) {
             .await;
     }
 }
+
+/// The shard's log cleaner: cleans the dirtiest due compacted partition
+/// it owns, again at once while any is due, else after
+/// `log.cleaner.backoff.ms`; stops at shutdown between two batches.
+pub(super) async fn cleaner_loop(state: Rc<ShardState>) {
+    let config = state.config().cleaner.clone();
+    if !config.enable {
+        return;
+    }
+    let cleaner =
+        crate::partition::cleaner::ShardCleaner::new(&config, state.context().shard_count().get());
+    let shutdown = state.context().shutdown_signal();
+    let stop = shutdown.clone();
+    let mut pacer =
+        sluice_io::log::compact::Throttle::new(config.io_max_bytes_per_second, move || {
+            stop.is_requested()
+        });
+    let backoff = Duration::from_millis(config.backoff_ms.max(10));
+    loop {
+        let sleep = glommio::timer::sleep(backoff);
+        if let futures::future::Either::Right(_) =
+            futures::future::select(Box::pin(sleep), Box::pin(shutdown.requested())).await
+        {
+            return;
+        }
+        while !shutdown.is_requested()
+            && state
+                .partitions()
+                .clean_dirtiest(
+                    &state.topics(),
+                    crate::clock::now_ms(),
+                    &cleaner,
+                    &mut pacer,
+                )
+                .await
+        {}
+    }
+}

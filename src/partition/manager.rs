@@ -40,10 +40,20 @@ pub fn log_config(topic: &TopicConfig) -> LogConfig {
     };
     LogConfig {
         segment_bytes: topic.segment_bytes,
-        segment_ms: topic.segment_ms,
+        segment_ms: segment_ms(topic),
         index_interval_bytes: topic.index_interval_bytes,
         flush_policy,
         ..LogConfig::default()
+    }
+}
+
+/// Kafka's `maxSegmentMs`: a compacted topic's active segment also rolls
+/// at `max.compaction.lag.ms`, so its records can be cleaned by then.
+fn segment_ms(topic: &TopicConfig) -> i64 {
+    if topic.cleanup_policy.compact {
+        topic.segment_ms.min(topic.max_compaction_lag_ms)
+    } else {
+        topic.segment_ms
     }
 }
 
@@ -63,6 +73,7 @@ fn settings(topic: &TopicConfig) -> PartitionSettings {
             ),
         },
         downconversion_enabled: topic.message_downconversion_enable,
+        compacted: topic.cleanup_policy.compact,
     }
 }
 
@@ -179,7 +190,7 @@ impl PartitionManager {
                     // read from the table at every retention pass.
                     open.set_settings(settings(&config));
                     open.log
-                        .set_segment_limits(config.segment_bytes, config.segment_ms);
+                        .set_segment_limits(config.segment_bytes, segment_ms(&config));
                     continue;
                 }
                 let dir = self.partition_dir(&topic.name, partition);

@@ -2,6 +2,7 @@
 //! wake-ups. Lives on the shard that owns it ([`manager::PartitionManager`]);
 //! requests from other shards reach it through the mesh.
 
+pub mod cleaner;
 pub mod manager;
 pub mod producer_state;
 pub mod validation;
@@ -29,6 +30,8 @@ pub struct PartitionSettings {
     /// `message.downconversion.enable`: whether consumers that read only
     /// v0/v1 (Fetch v0-3) are served.
     pub downconversion_enabled: bool,
+    /// `cleanup.policy` includes `compact`: every record needs a key.
+    pub compacted: bool,
 }
 
 /// What a produce did for one partition.
@@ -112,7 +115,11 @@ impl Partition {
                 for item in batch::iter(chunk.as_slice()) {
                     let Ok((_, bytes)) = item else { break };
                     let header = batch::header(bytes).expect("validated by iter");
-                    let producer = producer_batch(header);
+                    let mut producer = producer_batch(header);
+                    // A cleaned batch may hold fewer records than offsets;
+                    // its sequences span its offsets (Kafka's lastSequence
+                    // is baseSequence + lastOffsetDelta).
+                    producer.record_count = header.last_offset_delta.get() + 1;
                     if producer.producer_id >= 0 {
                         state.record(&producer, header.base_offset() as u64);
                     }
@@ -151,6 +158,13 @@ impl Partition {
                 }
             }
         };
+        if self.settings.borrow().compacted {
+            let inflated_bytes_max = rules.inflated_bytes_max();
+            let partition = format!("{}-{}", self.topic, self.index);
+            if let Err(refused) = check_keys(&checked.batch, inflated_bytes_max, &partition) {
+                return refused;
+            }
+        }
         let producer = checked.producer;
         let ordered = self.append_order.lock().await;
         let check = self.producers.borrow().check(&producer);
@@ -228,5 +242,110 @@ impl Partition {
             self.arrivals.notify();
         }
         result
+    }
+}
+/// Record errors listed in one Produce response partition for keyless
+/// records (the message counts them all).
+const KEYLESS_RECORD_ERRORS_MAX: usize = 1000;
+
+/// Kafka's rule for compacted topics (`LogValidator.validateKey`): every
+/// record has a key; each keyless one is a record error and the whole batch
+/// is `INVALID_RECORD`. A compressed batch is read within
+/// `inflated_bytes_max`; one that inflates past it cannot be checked and is
+/// refused.
+fn check_keys(
+    records: &[u8],
+    inflated_bytes_max: usize,
+    partition: &str,
+) -> Result<(), ProduceOutcome> {
+    let unreadable = |detail: String| {
+        ProduceOutcome::failed(
+            ResponseError::InvalidRecord,
+            format!("cannot read the records of a batch for compacted topic partition {partition}: {detail}"),
+        )
+    };
+    let batch_records = sluice_io::records::records(records, inflated_bytes_max)
+        .map_err(|e| unreadable(e.to_string()))?;
+    let mut keyless = 0usize;
+    let mut record_errors = Vec::new();
+    for (index, record) in batch_records.iter().enumerate() {
+        let record = record.map_err(|e| unreadable(e.to_string()))?;
+        if record.key.is_none() {
+            keyless += 1;
+            if record_errors.len() < KEYLESS_RECORD_ERRORS_MAX {
+                record_errors.push((
+                    index as i32,
+                    format!(
+                        "Compacted topic cannot accept message without key in topic partition {partition}."
+                    ),
+                ));
+            }
+        }
+    }
+    if keyless == 0 {
+        return Ok(());
+    }
+    // Kafka's `LogValidator.processRecordErrors` message.
+    let shown: Vec<String> = record_errors
+        .iter()
+        .take(3)
+        .map(|(index, message)| format!("RecordError(batchIndex={index}, message='{message}')"))
+        .collect();
+    let mut refused = ProduceOutcome::failed(
+        ResponseError::InvalidRecord,
+        format!(
+            "One or more records have been rejected due to {keyless} record errors in total, and only showing the first three errors at most: [{}]",
+            shown.join(", ")
+        ),
+    );
+    refused.record_errors = record_errors;
+    Err(refused)
+}
+
+#[cfg(test)]
+mod compaction_tests {
+    use super::*;
+
+    #[test]
+    fn keyless_records_are_refused_one_by_one() {
+        use sluice_io::compression::Codec;
+        let keyed = sluice_io::records::build_batch(
+            Codec::Lz4,
+            0,
+            &[(Some(b"k"), Some(b"v")), (Some(b"k"), None)],
+        )
+        .unwrap();
+        assert!(check_keys(&keyed, 1 << 20, "t-0").is_ok());
+        let mixed = sluice_io::records::build_batch(
+            Codec::Zstd,
+            0,
+            &[(Some(b"k"), Some(b"v")), (None, Some(b"v")), (None, None)],
+        )
+        .unwrap();
+        let refused = check_keys(&mixed, 1 << 20, "t-0").unwrap_err();
+        let (error, message) = refused.error.unwrap();
+        assert_eq!(error, ResponseError::InvalidRecord);
+        assert!(
+            message.starts_with("One or more records have been rejected due to 2 record errors"),
+            "{message}"
+        );
+        assert_eq!(
+            refused
+                .record_errors
+                .iter()
+                .map(|(index, _)| *index)
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert_eq!(
+            refused.record_errors[0].1,
+            "Compacted topic cannot accept message without key in topic partition t-0."
+        );
+        // A bomb is refused at the bound, not inflated.
+        let zeros = vec![0u8; 8 << 20];
+        let bomb =
+            sluice_io::records::build_batch(Codec::Zstd, 0, &[(Some(b"k"), Some(&zeros))]).unwrap();
+        let refused = check_keys(&bomb, 1 << 20, "t-0").unwrap_err();
+        assert_eq!(refused.error.unwrap().0, ResponseError::InvalidRecord);
     }
 }

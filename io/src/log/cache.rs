@@ -94,6 +94,20 @@ impl WriteCache {
         }
     }
 
+    /// Drops every entry of segments in `[low, high)` (a cleaned group was
+    /// swapped in: its positions mean other bytes now).
+    pub(super) fn remove_segments_in(&mut self, low: u64, high: u64) {
+        let mut freed = 0;
+        self.entries.retain(|e| {
+            let doomed = (low..high).contains(&e.segment_base);
+            if doomed {
+                freed += e.memory_bytes;
+            }
+            !doomed
+        });
+        self.bytes -= freed;
+    }
+
     #[cfg(test)]
     pub(super) fn bytes(&self) -> usize {
         self.bytes

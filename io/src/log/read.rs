@@ -189,14 +189,6 @@ impl<S: Storage> PartitionLog<S> {
             let Some(view) = self.segment_view(search_from)? else {
                 return Ok(result);
             };
-            let is_last_readable = view.readable_bytes == 0 || {
-                let state = self.state.borrow();
-                state
-                    .segments
-                    .range(view.base_offset + 1..)
-                    .next()
-                    .is_none()
-            };
             let next_segment = {
                 let state = self.state.borrow();
                 state
@@ -232,7 +224,8 @@ impl<S: Storage> PartitionLog<S> {
             // Nothing in this segment at or after the offset (compaction can
             // leave gaps): move on to the next segment.
             match next_segment {
-                Some(next) if result.bytes == 0 && !is_last_readable => search_from = next,
+                // (A sealed segment emptied by the cleaner is stepped over too.)
+                Some(next) if result.bytes == 0 => search_from = next,
                 _ => return Ok(result),
             }
         }

@@ -20,7 +20,7 @@ use futures::lock::Mutex;
 
 use super::cache::WriteCache;
 use super::segment::{self, Segment};
-use super::write::WriteState;
+use super::write_buffer::WriteState;
 use super::{LogState, LogStats, PartitionLog};
 use crate::batch::{self, BATCH_LENGTH_PREFIX_BYTES};
 use crate::config::LogConfig;
@@ -46,13 +46,20 @@ impl<S: Storage> PartitionLog<S> {
             detail,
         })?;
         storage.create_dir_all(&dir).await?;
-        let names = storage.list_dir(&dir).await?;
+        let mut names = storage.list_dir(&dir).await?;
+        // A cleaning a crash interrupted is finished or undone first.
+        if super::compact::swap::recover(&storage, &dir, &names).await? {
+            names = storage.list_dir(&dir).await?;
+        }
         let mut bases: Vec<u64> = names
             .iter()
             .filter_map(|n| segment::parse_segment_name(n))
             .collect();
         bases.sort_unstable();
         let checkpoint = read_log_start_checkpoint(&storage, &dir).await?;
+        let cleaner_checkpoint = super::compact::swap::read_checkpoint(&storage, &dir)
+            .await?
+            .unwrap_or_default();
 
         // Segments wholly below the checkpointed start were being deleted
         // when the process stopped: finish the job.
@@ -112,6 +119,9 @@ impl<S: Storage> PartitionLog<S> {
                 write: WriteState::new(active_size, active_end),
                 cache: WriteCache::default(),
                 tail_from_disk,
+                cleaner: super::compact::CleanerState {
+                    checkpoint: cleaner_checkpoint,
+                },
                 messages_appended: 0,
                 messages_synced: 0,
                 last_sync_at: Instant::now(),
@@ -120,6 +130,7 @@ impl<S: Storage> PartitionLog<S> {
             }),
             append_lock: Mutex::new(()),
             write_lock: super::WriteGate::new(),
+            segments_lock: Mutex::new(()),
             stats: Cell::new(LogStats::default()),
         })
     }

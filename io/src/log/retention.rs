@@ -62,6 +62,7 @@ impl<S: Storage> PartitionLog<S> {
     /// deletes segments wholly below it. Offsets below it become unreadable.
     pub async fn advance_log_start_offset(&self, offset: u64) -> Result<()> {
         let _append = self.append_lock.lock().await;
+        let _segments = self.segments_lock.lock().await;
         self.check_usable()?;
         {
             let state = self.state.borrow();
@@ -116,6 +117,7 @@ impl<S: Storage> PartitionLog<S> {
     pub async fn truncate_to(&self, offset: u64) -> Result<()> {
         let _append = self.append_lock.lock().await;
         let _write = self.write_lock.lock().await;
+        let _segments = self.segments_lock.lock().await;
         self.check_usable()?;
         if offset >= self.log_end_offset() {
             return Ok(());
@@ -174,8 +176,12 @@ impl<S: Storage> PartitionLog<S> {
         self.state.borrow_mut().cache.truncate(base, 0);
         self.reopen_tail(base).await.map_err(|e| self.fail(e))?;
         let (end, start) = {
-            let state = self.state.borrow();
-            (state.log_end_offset(), state.log_start_offset)
+            let mut state = self.state.borrow_mut();
+            // Offsets appended again below the cleaner's checkpoint are dirty.
+            let end = state.log_end_offset();
+            let checkpoint = &mut state.cleaner.checkpoint;
+            checkpoint.first_dirty = checkpoint.first_dirty.min(end);
+            (end, state.log_start_offset)
         };
         // Cutting the batch that straddles the log start leaves the start
         // past the end; the log then starts (empty) where it now ends.

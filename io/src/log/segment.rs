@@ -1,4 +1,5 @@
-//! One segment: a `.log` file of batches with its offset and time indexes.
+//! One segment: a `.log` file of batches with its offset and time indexes,
+//! and rolling: sealing the active segment and starting the next.
 //!
 //! ```text
 //! <log.dir>/<topic>-<partition>/
@@ -16,7 +17,10 @@
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use super::{PartitionLog, SyncWanted};
+use crate::error::Result;
 use crate::index::{OffsetIndex, TimeIndex};
+use crate::storage::{Storage, StorageFile};
 
 /// Digits in a segment file name, as Kafka formats them.
 pub const SEGMENT_NAME_DIGITS: usize = 20;
@@ -108,6 +112,79 @@ impl<F> Segment<F> {
         }
         self.bytes_since_index_entry += batch_bytes;
         self.next_offset = last_offset + 1;
+    }
+}
+
+impl<S: Storage> PartitionLog<S> {
+    /// Seals the active segment and starts a new one at the log end offset.
+    pub async fn roll_now(&self) -> Result<()> {
+        let _append = self.append_lock.lock().await;
+        let _write = self.write_lock.lock().await;
+        self.check_usable()?;
+        if self.state.borrow().active().size_bytes == 0 {
+            return Ok(());
+        }
+        self.roll().await
+    }
+
+    /// Caller holds both locks. The old segment is written, synced, cut to
+    /// its exact size and its indexes written before the new file exists, so
+    /// after a crash every segment but the last is whole.
+    pub(super) async fn roll(&self) -> Result<()> {
+        self.write_out(SyncWanted::Always).await?;
+        self.seal_active_files().await.map_err(|e| self.fail(e))?;
+        let base_offset = self.log_end_offset();
+        let segment = self
+            .create_segment(base_offset)
+            .await
+            .map_err(|e| self.fail(e))?;
+        let mut state = self.state.borrow_mut();
+        state.segments.insert(base_offset, segment);
+        state.write.reset(0, base_offset);
+        state.tail_from_disk = None;
+        tracing::debug!(dir = %self.dir.display(), base_offset, "rolled segment");
+        Ok(())
+    }
+
+    /// Cuts the active segment's file to its exact size and writes its
+    /// indexes. Everything must already be written.
+    pub(super) async fn seal_active_files(&self) -> Result<()> {
+        let (file, size, base, offset_index, time_index) = {
+            let mut state = self.state.borrow_mut();
+            let active = state
+                .segments
+                .values_mut()
+                .next_back()
+                .expect("a log has a segment");
+            // Kafka's last time index entry: the segment's max timestamp, so
+            // a reopened sealed segment knows it without a scan.
+            active
+                .time_index
+                .maybe_push(active.max_timestamp_ms, active.max_timestamp_offset);
+            (
+                active.file.clone(),
+                active.size_bytes,
+                active.base_offset,
+                active.offset_index.encode(),
+                active.time_index.encode(),
+            )
+        };
+        file.truncate(size).await?;
+        file.sync().await?;
+        let index_path = segment_path(&self.dir, base, OFFSET_INDEX_SUFFIX);
+        crate::storage::write_whole(&self.storage, &index_path, &offset_index).await?;
+        let time_path = segment_path(&self.dir, base, TIME_INDEX_SUFFIX);
+        crate::storage::write_whole(&self.storage, &time_path, &time_index).await
+    }
+
+    pub(super) async fn create_segment(&self, base_offset: u64) -> Result<Segment<S::File>> {
+        let path = segment_path(&self.dir, base_offset, LOG_SUFFIX);
+        let file = self
+            .storage
+            .open(&path, crate::storage::OpenMode::CreateIfMissing)
+            .await?;
+        self.storage.sync_dir(&self.dir).await?;
+        Ok(Segment::new(base_offset, file, path))
     }
 }
 

@@ -1,254 +1,376 @@
-//! The write pipeline of the active segment: buffers filled by appends,
-//! written to the device in order, then kept for reads.
-//!
-//! ```text
-//!  file position:  0        4096      8192      12288
-//!                  |--------|---------|---------|----
-//!  written:        [=== on device ====)                    written_bytes
-//!  unwritten:               [== sealed buffer ==)          queued, in order
-//!  open buffer:                       [== tail ==|new)     appends copy here
-//! ```
-//!
-//! Every buffer starts at a block boundary. The block holding the end of the
-//! log is partly filled; the next buffer starts with a copy of that block's
-//! bytes (at most one block is copied), so the next write rewrites the block
-//! whole. Writes of one partition never overlap in flight: one write-out at a
-//! time, buffers in order, so a rewrite of a block always lands after the
-//! write it extends.
+//! The append path: [`PartitionLog::append`] validates batches, copies them
+//! into the active segment's write buffer ([`super::write_buffer`]) and
+//! assigns offsets; write-outs send sealed buffers to the device one
+//! write-out at a time (group commit) and sync as the flush policy says.
 
-use std::collections::VecDeque;
-use std::rc::Rc;
 use std::time::Instant;
 
-use crate::storage::{align_down, align_up, IoBuf, StorageFile, BLOCK_BYTES};
+use super::cache::CacheEntry;
+use super::write_buffer::{BufferSizing, LogEnd, SealedBuffer};
+use super::{AppendInfo, AppendTime, PartitionLog, SyncWanted};
+use crate::batch;
+use crate::config::{limits, FlushPolicy};
+use crate::error::{IoError, Result};
+use crate::storage::{Storage, StorageFile};
 
-/// Where the active segment ends: bytes appended and the next offset.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct LogEnd {
-    pub segment_size_bytes: u64,
-    pub end_offset: u64,
-}
-
-/// Bounds for a new write buffer's size.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct BufferSizing {
-    pub min_bytes: usize,
-    pub max_bytes: usize,
-}
-
-impl BufferSizing {
-    pub(super) fn new(config: &crate::config::LogConfig) -> Self {
-        let max_bytes = config.write_buffer_bytes_max;
-        BufferSizing {
-            // Small: a quiet partition should not pin much memory per write;
-            // busy ones grow towards `max_bytes` by doubling.
-            min_bytes: crate::config::limits::WRITE_BUFFER_BYTES_MIN.min(max_bytes),
-            max_bytes,
-        }
-    }
-}
-
-/// The buffer appends copy into.
-pub(super) struct OpenBuffer<B> {
-    pub buf: B,
-    /// File position of the buffer's first byte (block aligned).
-    pub file_position: u64,
-    /// Bytes of log held, from the buffer's start.
-    pub data_len: usize,
-    /// Bytes at the start that were already written (the copied tail block).
-    pub seeded_len: usize,
-    /// One past the last offset held.
-    pub end_offset: u64,
-    /// After each append: (`data_len`, `end_offset`), so a buffer cut short
-    /// knows which batches it still holds whole.
-    pub batch_ends: Vec<(usize, u64)>,
-    /// `end_offset` when the buffer was started (only seeded bytes).
-    pub start_end_offset: u64,
-}
-
-impl<B: IoBuf> OpenBuffer<B> {
-    fn capacity(&self) -> usize {
-        self.buf.as_ref().len()
-    }
-
-    pub(super) fn has_new_data(&self) -> bool {
-        self.data_len > self.seeded_len
-    }
-}
-
-/// A buffer closed for appends, waiting for (or done with) its device write.
-pub(super) struct SealedBuffer<B> {
-    pub buf: Rc<B>,
-    pub file_position: u64,
-    pub data_len: usize,
-    /// Bytes of whole batches from the buffer's start: once written, the log
-    /// is readable (and durable) up to here.
-    pub whole_len: usize,
-    /// One past the last offset of those whole batches.
-    pub end_offset: u64,
-    /// Bytes allocated for the buffer (trimming does not free any).
-    pub capacity_bytes: usize,
-}
-
-/// Per-partition write state. Lives in the partition's log, on its shard.
-pub(super) struct WriteState<B> {
-    pub open: Option<OpenBuffer<B>>,
-    pub unwritten: VecDeque<SealedBuffer<B>>,
-    /// The most recent sealed buffer: where the next buffer's tail block
-    /// comes from when there is no open buffer.
-    pub last_sealed: Option<SealedBuffer<B>>,
-    /// Bytes of the active segment on the device.
-    pub written_bytes: u64,
-    /// One past the last offset on the device.
-    pub written_offset: u64,
-    /// One past the last offset made durable by `fdatasync`.
-    pub synced_offset: u64,
-    /// Segment bytes reserved with fallocate.
-    pub preallocated_bytes: u64,
-    /// Size of the last device write, to size the next buffer.
-    pub last_write_bytes: usize,
-    /// When the oldest append not yet written arrived.
-    pub oldest_unwritten_at: Option<Instant>,
-}
-
-impl<B: IoBuf> WriteState<B> {
-    /// State for a segment whose first `size_bytes` bytes (up to
-    /// `end_offset`) are on the device and synced.
-    pub(super) fn new(size_bytes: u64, end_offset: u64) -> Self {
-        WriteState {
-            open: None,
-            unwritten: VecDeque::new(),
-            last_sealed: None,
-            written_bytes: size_bytes,
-            written_offset: end_offset,
-            synced_offset: end_offset,
-            preallocated_bytes: 0,
-            last_write_bytes: 0,
-            oldest_unwritten_at: None,
-        }
-    }
-
-    /// Bytes appended but not yet on the device.
-    pub(super) fn pending_bytes(&self, segment_size_bytes: u64) -> u64 {
-        segment_size_bytes - self.written_bytes
-    }
-
-    /// Makes room for `needed` more bytes at the end of the open buffer,
-    /// sealing the current one and starting the next with a copy of the
-    /// partly filled tail block. `segment_size_bytes` is the log's end;
-    /// `tail_from_disk` supplies the tail block's bytes when no buffer in
-    /// memory holds them (after recovery or truncation).
-    pub(super) fn reserve<F: StorageFile<Buf = B>>(
-        &mut self,
-        file: &F,
-        needed: usize,
-        log_end: LogEnd,
-        sizing: BufferSizing,
-        tail_from_disk: Option<&[u8]>,
-    ) {
-        let LogEnd {
-            segment_size_bytes,
-            end_offset,
-        } = log_end;
-        if let Some(open) = &self.open {
-            if open.capacity() - open.data_len >= needed {
-                return;
-            }
-        }
-        let tail_start = align_down(segment_size_bytes);
-        let tail_len = (segment_size_bytes - tail_start) as usize;
-        // Grow buffers towards the size the partition actually writes, so a
-        // hot partition writes large blocks and a quiet one holds little.
-        let wanted = (self.last_write_bytes * 2).clamp(sizing.min_bytes, sizing.max_bytes);
-        let capacity = align_up(wanted.max(tail_len + needed) as u64) as usize;
-        let mut buf = file.alloc_buf(capacity);
-        if tail_len > 0 {
-            let copied = self.copy_tail(&mut buf.as_mut()[..tail_len], tail_start, tail_from_disk);
-            assert!(copied, "the tail block is in memory or was read from disk");
-        }
-        self.seal_open(true);
-        self.open = Some(OpenBuffer {
-            buf,
-            file_position: tail_start,
-            data_len: tail_len,
-            seeded_len: tail_len,
-            end_offset,
-            batch_ends: Vec::new(),
-            start_end_offset: end_offset,
-        });
-    }
-
-    fn copy_tail(&self, into: &mut [u8], tail_start: u64, from_disk: Option<&[u8]>) -> bool {
-        let source: Option<(&[u8], u64)> = match (&self.open, &self.last_sealed) {
-            (Some(open), _) => Some((&open.buf.as_ref()[..open.data_len], open.file_position)),
-            (None, Some(sealed)) => Some((
-                &(*sealed.buf).as_ref()[..sealed.data_len],
-                sealed.file_position,
-            )),
-            (None, None) => from_disk.map(|bytes| (bytes, tail_start)),
-        };
-        let Some((bytes, position)) = source else {
-            return false;
-        };
-        let start = (tail_start - position) as usize;
-        match bytes.get(start..start + into.len()) {
-            Some(tail) => {
-                into.copy_from_slice(tail);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Closes the open buffer for appends; queues it for writing if it holds
-    /// anything not yet written.
-    ///
-    /// When `successor_copied_tail` is set, the next buffer already holds a
-    /// copy of this one's partly filled last block, so this buffer is cut to
-    /// whole blocks: the two then never cover the same block, and the writes
-    /// of one write-out can be in flight together.
-    pub(super) fn seal_open(&mut self, successor_copied_tail: bool) {
-        let Some(mut open) = self.open.take() else {
-            return;
-        };
-        let capacity_bytes = open.capacity();
-        let has_new_data = open.has_new_data();
-        let data_len = if successor_copied_tail {
-            align_down(open.data_len as u64) as usize
+/// The cache's view of a written buffer. A buffer mostly empty (a quiet
+/// partition's small write) is copied into one of its own size, so the
+/// cache's byte budget bounds the memory it really holds.
+fn cache_entry<B: crate::storage::IoBuf>(
+    segment_base: u64,
+    written: &SealedBuffer<B>,
+) -> CacheEntry {
+    let data = &(*written.buf).as_ref()[..written.data_len];
+    let (buffer, memory_bytes): (std::rc::Rc<dyn AsRef<[u8]>>, usize) =
+        if written.data_len.saturating_mul(4) < written.capacity_bytes {
+            (std::rc::Rc::new(data.to_vec()), written.data_len)
         } else {
-            open.data_len
+            (written.buf.clone(), written.capacity_bytes)
         };
-        open.buf.truncate(align_up(data_len as u64) as usize);
-        let (whole_len, end_offset) = open
-            .batch_ends
-            .iter()
-            .rev()
-            .find(|(len, _)| *len <= data_len)
-            .copied()
-            .unwrap_or((open.seeded_len.min(data_len), open.start_end_offset));
-        let sealed = SealedBuffer {
-            buf: Rc::new(open.buf),
-            file_position: open.file_position,
-            data_len,
-            whole_len,
-            end_offset,
-            capacity_bytes,
-        };
-        // The seeded bytes (less than a block) are on the device already; a
-        // buffer cut down to them, or to nothing, has nothing of its own left.
-        if has_new_data && data_len > open.seeded_len {
-            self.unwritten.push_back(SealedBuffer {
-                buf: sealed.buf.clone(),
-                ..sealed
+    CacheEntry {
+        segment_base,
+        file_position: written.file_position,
+        data_len: written.data_len,
+        buffer,
+        memory_bytes,
+    }
+}
+
+impl<S: Storage> PartitionLog<S> {
+    /// Appends the v2 batches in `batches` (one or more, back to back).
+    ///
+    /// Every batch is validated first; if any is invalid nothing is appended.
+    /// Offsets are assigned by rewriting each batch's base offset in the
+    /// write buffer. Returns once the bytes are in the write buffer: call
+    /// [`wait_durable`](Self::wait_durable) with the returned last offset to
+    /// wait for the flush policy's durability. `now_ms` is the caller's clock
+    /// (segment.ms rolls).
+    pub async fn append(
+        &self,
+        batches: &[u8],
+        now_ms: i64,
+        time: AppendTime,
+    ) -> Result<AppendInfo> {
+        let _append = self.append_lock.lock().await;
+        self.check_usable()?;
+        let mut total_bytes = 0usize;
+        let mut offset_span = 0u64;
+        for item in batch::iter(batches) {
+            let (position, bytes) =
+                item.map_err(|(position, source)| IoError::InvalidBatch { position, source })?;
+            let header = batch::header(bytes).expect("validated");
+            total_bytes = position + bytes.len();
+            offset_span += header.last_offset_delta.get() as u64 + 1;
+        }
+        if total_bytes == 0 {
+            return Err(IoError::InvalidBatch {
+                position: 0,
+                source: batch::BatchError::TooShort { available: 0 },
             });
         }
-        self.last_sealed = Some(sealed);
+        if total_bytes as u64 > self.segment_bytes.get() {
+            return Err(IoError::Limit {
+                what: "record batch too large",
+                detail: format!(
+                    "{total_bytes} bytes exceed segment.bytes {}",
+                    self.segment_bytes.get()
+                ),
+            });
+        }
+        if self.needs_roll(total_bytes as u64, offset_span, now_ms) {
+            let _write = self.write_lock.lock().await;
+            self.roll().await?;
+            self.check_usable()?;
+        }
+        Ok(self.copy_into_buffer(batches, total_bytes, now_ms, time))
     }
 
-    /// Forgets every buffer (segment rolled or truncated).
-    pub(super) fn reset(&mut self, size_bytes: u64, end_offset: u64) {
-        *self = WriteState::new(size_bytes, end_offset);
+    pub(super) fn needs_roll(&self, bytes: u64, offset_span: u64, now_ms: i64) -> bool {
+        let state = self.state.borrow();
+        let active = state.active();
+        if active.size_bytes == 0 {
+            return false;
+        }
+        let too_big = active.size_bytes + bytes > self.segment_bytes.get();
+        let too_old = active
+            .first_append_ms
+            .is_some_and(|first| now_ms - first >= self.segment_ms.get());
+        let offsets_overflow =
+            active.next_offset + offset_span - active.base_offset > limits::RELATIVE_OFFSET_MAX;
+        too_big || too_old || offsets_overflow
+    }
+
+    /// The synchronous half of an append: copy, assign offsets, index.
+    pub(super) fn copy_into_buffer(
+        &self,
+        batches: &[u8],
+        total_bytes: usize,
+        now_ms: i64,
+        time: AppendTime,
+    ) -> AppendInfo {
+        let mut guard = self.state.borrow_mut();
+        let state = &mut *guard;
+        let active = state
+            .segments
+            .values_mut()
+            .next_back()
+            .expect("a log has a segment");
+        let tail_from_disk = state.tail_from_disk.take();
+        state.write.reserve(
+            &*active.file,
+            total_bytes,
+            LogEnd {
+                segment_size_bytes: active.size_bytes,
+                end_offset: active.next_offset,
+            },
+            BufferSizing::new(&self.config),
+            tail_from_disk.as_deref(),
+        );
+        let open = state.write.open.as_mut().expect("reserved");
+        let start = open.data_len;
+        let region = &mut open.buf.as_mut()[start..start + total_bytes];
+        region.copy_from_slice(batches);
+
+        let base_offset = active.next_offset;
+        let mut max_timestamp_ms = -1;
+        let mut position_in_region = 0usize;
+        while position_in_region < total_bytes {
+            let bytes = &mut region[position_in_region..];
+            let header = batch::header_mut(bytes).expect("validated");
+            let batch_bytes = header.total_bytes();
+            let batch_base = active.next_offset;
+            header.base_offset.set(batch_base as i64);
+            match time {
+                AppendTime::Create => {}
+                AppendTime::LogAppend(append_ms) => {
+                    batch::set_log_append_time(&mut bytes[..batch_bytes], append_ms)
+                }
+                AppendTime::CreateWithMaxTimestamp(max_timestamp_ms) => {
+                    debug_assert_eq!(batch_bytes, total_bytes, "one batch per append");
+                    batch::set_max_timestamp(&mut bytes[..batch_bytes], max_timestamp_ms)
+                }
+            }
+            let header = batch::header(bytes).expect("validated");
+            let last_offset = header.last_offset() as u64;
+            let batch_max_timestamp = header.max_timestamp();
+            max_timestamp_ms = max_timestamp_ms.max(batch_max_timestamp);
+            let position = open.file_position + (start + position_in_region) as u64;
+            active.index_batch(
+                position,
+                batch_bytes as u64,
+                last_offset,
+                batch_max_timestamp,
+                self.config.index_interval_bytes,
+            );
+            position_in_region += batch_bytes;
+        }
+        open.data_len += total_bytes;
+        open.end_offset = active.next_offset;
+        open.batch_ends.push((open.data_len, open.end_offset));
+        active.size_bytes += total_bytes as u64;
+        active.first_append_ms.get_or_insert(now_ms);
+        let record_count = active.next_offset - base_offset;
+        state.messages_appended += record_count;
+        state
+            .write
+            .oldest_unwritten_at
+            .get_or_insert_with(Instant::now);
+        drop(guard);
+        self.count(|s| s.appends += 1);
+        AppendInfo {
+            base_offset,
+            last_offset: base_offset + record_count - 1,
+            max_timestamp_ms,
+            record_count,
+        }
+    }
+
+    /// Waits until offsets below `end_offset` are as durable as the flush
+    /// policy promises: on the device (`Interval`) or synced (`EveryWrite`).
+    /// Writes them out itself if no write-out in flight covers them; appends
+    /// that arrive meanwhile share the next write (group commit).
+    pub async fn wait_durable(&self, end_offset: u64) -> Result<()> {
+        loop {
+            if self.is_durable(end_offset) {
+                return Ok(());
+            }
+            self.check_usable()?;
+            // Read before trying the lock: a holder that releases after this
+            // point announces it, so the wait below cannot miss it.
+            let seen = self.write_lock.released.version();
+            let Some(_write) = self.write_lock.try_lock() else {
+                // A write-out is in flight and may well cover this append.
+                self.write_lock.released.changed_since(seen).await;
+                continue;
+            };
+            if self.is_durable(end_offset) {
+                return Ok(());
+            }
+            self.check_usable()?;
+            self.linger().await;
+            self.write_out(SyncWanted::Policy).await?;
+        }
+    }
+
+    pub(super) fn is_durable(&self, end_offset: u64) -> bool {
+        let state = self.state.borrow();
+        let reached = match self.config.flush_policy {
+            FlushPolicy::EveryWrite => state.write.synced_offset,
+            FlushPolicy::Interval { .. } => state.write.written_offset,
+        };
+        reached >= end_offset
+    }
+
+    /// With a linger configured, holds a small write back until enough bytes
+    /// are pending or the oldest pending append has waited `write_linger`.
+    pub(super) async fn linger(&self) {
+        if self.config.write_linger.is_zero() {
+            return;
+        }
+        let deadline = {
+            let state = self.state.borrow();
+            let pending = state.write.pending_bytes(state.active().size_bytes);
+            match state.write.oldest_unwritten_at {
+                Some(oldest) if pending < self.config.write_min_bytes as u64 => {
+                    oldest + self.config.write_linger
+                }
+                _ => return,
+            }
+        };
+        let now = Instant::now();
+        if deadline > now {
+            glommio::timer::sleep(deadline - now).await;
+        }
+    }
+
+    /// Writes every buffer sealed so far, then syncs if wanted. The caller
+    /// holds the write lock.
+    ///
+    /// The buffers of one write-out never share a block (see
+    /// `WriteState::seal_open`), so their writes are in flight together;
+    /// the log counts as written only once all of them completed. A buffer
+    /// of an earlier write-out may share its last block with this one's
+    /// first, which is why write-outs themselves go one at a time.
+    pub(super) async fn write_out(&self, sync: SyncWanted) -> Result<()> {
+        let (file, batch, preallocate_to) = {
+            let mut state = self.state.borrow_mut();
+            state.write.seal_open(false);
+            let batch: Vec<_> = state.write.unwritten.drain(..).collect();
+            let end = batch
+                .iter()
+                .map(|b| b.file_position + (*b.buf).as_ref().len() as u64)
+                .max()
+                .unwrap_or(0);
+            let preallocate_to =
+                (end > state.write.preallocated_bytes && self.config.preallocate_bytes > 0).then(
+                    || (end + self.config.preallocate_bytes).min(self.segment_bytes.get().max(end)),
+                );
+            (state.active().file.clone(), batch, preallocate_to)
+        };
+        if !batch.is_empty() {
+            if let Some(preallocate_to) = preallocate_to {
+                // Reserving blocks is an optimisation; a failure here shows
+                // up again, as an error, on the write that needs the space.
+                match file.preallocate(preallocate_to).await {
+                    Ok(()) => self.state.borrow_mut().write.preallocated_bytes = preallocate_to,
+                    Err(error) => tracing::debug!(%error, "preallocation failed"),
+                }
+            }
+            for group in batch.chunks(self.config.write_ios_in_flight_max.max(1)) {
+                let writes = group
+                    .iter()
+                    .map(|b| file.write_at(b.buf.clone(), b.file_position));
+                for result in futures::future::join_all(writes).await {
+                    result.map_err(|e| self.fail(e))?;
+                }
+                // Everything up to this group is on the device: let the
+                // appends it covers go now (they need not wait for the rest
+                // of the write-out, and their producers can send more).
+                let mut guard = self.state.borrow_mut();
+                let state = &mut *guard;
+                let segment_base = state.active().base_offset;
+                let mut group_bytes = 0u64;
+                for written in group {
+                    let write_bytes = (*written.buf).as_ref().len();
+                    group_bytes += write_bytes as u64;
+                    state.write.written_bytes = written.file_position + written.whole_len as u64;
+                    state.write.written_offset = written.end_offset;
+                    state.write.last_write_bytes = write_bytes;
+                    state.cache.insert(
+                        cache_entry(segment_base, written),
+                        self.config.cache_bytes_max,
+                    );
+                }
+                drop(guard);
+                self.count(|s| {
+                    s.device_writes += group.len() as u64;
+                    s.device_write_bytes += group_bytes;
+                });
+                if self.config.flush_policy != FlushPolicy::EveryWrite {
+                    self.write_lock.released.notify();
+                }
+            }
+            let mut state = self.state.borrow_mut();
+            if state.write.unwritten.is_empty()
+                && state.write.open.as_ref().is_none_or(|o| !o.has_new_data())
+            {
+                state.write.oldest_unwritten_at = None;
+            }
+        }
+        if self.sync_due(sync) {
+            let (target, messages) = {
+                let state = self.state.borrow();
+                (state.write.written_offset, state.messages_appended)
+            };
+            file.sync().await.map_err(|e| self.fail(e))?;
+            let mut state = self.state.borrow_mut();
+            state.write.synced_offset = state.write.synced_offset.max(target);
+            state.messages_synced = messages;
+            state.last_sync_at = Instant::now();
+            drop(state);
+            self.count(|s| s.syncs += 1);
+        }
+        Ok(())
+    }
+
+    pub(super) fn sync_due(&self, sync: SyncWanted) -> bool {
+        let state = self.state.borrow();
+        if state.write.synced_offset >= state.write.written_offset {
+            return false;
+        }
+        match (sync, self.config.flush_policy) {
+            (SyncWanted::Always, _) | (_, FlushPolicy::EveryWrite) => true,
+            (SyncWanted::Policy, FlushPolicy::Interval { messages, ms }) => {
+                state.messages_appended - state.messages_synced >= messages
+                    || state.last_sync_at.elapsed().as_millis() as u64 >= ms
+            }
+        }
+    }
+
+    /// Writes and syncs everything appended so far.
+    pub async fn flush(&self) -> Result<()> {
+        let _write = self.write_lock.lock().await;
+        self.check_usable()?;
+        self.write_out(SyncWanted::Always).await
+    }
+
+    /// Periodic work for the owning shard's timer: writes out appends nobody
+    /// waits for (acks=0) once they have lingered, and syncs when the
+    /// `Interval` policy's time is up.
+    pub async fn tick(&self) -> Result<()> {
+        let due = {
+            let state = self.state.borrow();
+            let unwritten_due = state
+                .write
+                .oldest_unwritten_at
+                .is_some_and(|at| at.elapsed() >= self.config.write_linger);
+            unwritten_due || (!state.failed && !state.closed && self.sync_due(SyncWanted::Policy))
+        };
+        if !due {
+            return Ok(());
+        }
+        let _write = self.write_lock.lock().await;
+        self.check_usable()?;
+        self.write_out(SyncWanted::Policy).await
     }
 }
-
-const _: () = assert!(BLOCK_BYTES >= crate::batch::BATCH_HEADER_BYTES);

@@ -11,8 +11,12 @@ use glommio::GlommioError;
 use super::{Chunk, IoBuf, OpenMode, Storage, StorageFile, BLOCK_BYTES};
 use crate::error::{IoError, Result};
 
-/// Files opened with O_DIRECT through glommio. Directory operations are plain
-/// (blocking) syscalls: they happen on open, roll and retention, never per append.
+/// Files opened with O_DIRECT through glommio. Removing, renaming and
+/// syncing directory entries are plain syscalls run on glommio's blocking
+/// thread pool: a directory `fsync` waits for a journal commit, which can
+/// take tens of milliseconds on a busy disk, and must not stall the shard's
+/// produce and fetch (the log cleaner does several per cleaned segment).
+/// Listing and creating directories happen at open only and run inline.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DmaStorage;
 
@@ -89,7 +93,17 @@ impl Storage for DmaStorage {
     }
 
     async fn remove_file(&self, path: &Path) -> Result<()> {
-        std::fs::remove_file(path).map_err(|e| IoError::from_os("removing", path, e))
+        let owned = path.to_path_buf();
+        off_thread(move || std::fs::remove_file(owned))
+            .await
+            .map_err(|e| IoError::from_os("removing", path, e))
+    }
+
+    async fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        let (source, target) = (from.to_path_buf(), to.to_path_buf());
+        off_thread(move || std::fs::rename(source, target))
+            .await
+            .map_err(|e| IoError::from_os("renaming", from, e))
     }
 
     async fn remove_dir(&self, path: &Path) -> Result<()> {
@@ -97,10 +111,9 @@ impl Storage for DmaStorage {
     }
 
     async fn sync_dir(&self, dir: &Path) -> Result<()> {
-        let handle =
-            std::fs::File::open(dir).map_err(|e| IoError::from_os("opening directory", dir, e))?;
-        handle
-            .sync_all()
+        let owned = dir.to_path_buf();
+        off_thread(move || std::fs::File::open(owned)?.sync_all())
+            .await
             .map_err(|e| IoError::from_os("syncing directory", dir, e))
     }
 }
@@ -223,6 +236,13 @@ mod iopoll_probe {
         }
         let _ = std::fs::remove_file(&probe);
     }
+}
+
+/// Runs a blocking syscall on the executor's blocking thread pool.
+async fn off_thread<R: Send + 'static>(
+    call: impl FnOnce() -> io::Result<R> + Send + 'static,
+) -> io::Result<R> {
+    glommio::executor().spawn_blocking(call).await
 }
 
 fn check_written(path: &Path, written: usize, expected: usize) -> Result<()> {

@@ -10,12 +10,19 @@
 //!   sectors lands. Sectors are the unit a device writes atomically, so a torn
 //!   write never mixes old and new bytes inside one sector.
 //! - **Directory entries**: a file created since the last `sync_dir` of its
-//!   directory vanishes in a power loss, even if its own data was synced.
+//!   directory vanishes in a power loss, even if its own data was synced. A
+//!   rename since then is undone: the file is back under its old name (or
+//!   gone, if that name was not durable either) and a file it replaced is
+//!   back under the new name.
 //!
 //! Simplifications, each safe because of how the engine uses storage:
 //! - `truncate` is durable at once (the engine syncs right after truncating).
 //! - Removing a file or directory is durable at once, and creating a directory
 //!   is too (directories are created once, at startup, and synced there).
+//!   A file removed after being renamed in, before a `sync_dir`, takes the
+//!   file it replaced with it (the engine syncs the directory after renames).
+//! - Renames stay inside one directory (the engine never moves files between
+//!   directories); across directories they fail with EXDEV.
 //! - `preallocate` only records the reservation; it never fails.
 //!
 //! File handles name a file by path and by an identity that a removal or a
@@ -81,9 +88,22 @@ struct MemFileState {
     synced: Vec<u8>,
     /// Writes since the last sync, in order: (position, bytes).
     unsynced: Vec<(usize, Vec<u8>)>,
-    /// False from creation until a `sync_dir` of the parent.
+    /// False from creation (or a rename) until a `sync_dir` of the parent.
     entry_durable: bool,
+    /// Set by a rename not yet made durable: how a power loss undoes it.
+    undo_rename: Option<RenameUndo>,
     reserved_bytes: u64,
+}
+
+/// What a power loss restores for a file renamed since the last `sync_dir`.
+struct RenameUndo {
+    /// The name the file had at the last `sync_dir` (the first of several
+    /// renames since then).
+    source: PathBuf,
+    /// Whether that name was durable; if not, the file vanishes.
+    source_was_durable: bool,
+    /// Files the renames replaced, with the names they had.
+    replaced: Vec<(PathBuf, MemFileState)>,
 }
 
 #[derive(Default)]
@@ -91,6 +111,9 @@ struct Faults {
     /// Write calls that still succeed before every later one fails with EIO.
     writes_left: Option<u64>,
     short_write_next: bool,
+    /// Directory operations (rename, remove, sync_dir) that still succeed
+    /// before every later one fails with EIO.
+    dir_ops_left: Option<u64>,
     /// Limit on `MemStats::bytes_written`; a write that would pass it fails.
     bytes_written_max: Option<u64>,
     fail_syncs: bool,
@@ -116,6 +139,17 @@ impl Inner {
     fn children<'a>(&'a self, dir: &'a Path) -> impl Iterator<Item = &'a PathBuf> + 'a {
         let all = self.files.keys().chain(self.dirs.iter());
         all.filter(move |child| child.parent() == Some(dir))
+    }
+
+    /// Counts a directory operation against an injected fault.
+    fn dir_op(&mut self, op: &'static str, path: &Path) -> Result<()> {
+        if let Some(left) = self.faults.dir_ops_left.as_mut() {
+            if *left == 0 {
+                return Err(os_error(op, path, libc::EIO));
+            }
+            *left -= 1;
+        }
+        Ok(())
     }
 
     fn take_id(&mut self) -> u64 {
@@ -149,7 +183,26 @@ impl MemStorage {
     pub fn crash(&self, rng_seed: u64) {
         let mut rng = SplitMix64(rng_seed);
         let mut inner = self.inner.borrow_mut();
-        inner.files.retain(|_, file| file.entry_durable);
+        let undurable: Vec<PathBuf> = inner
+            .files
+            .iter()
+            .filter(|(_, file)| !file.entry_durable)
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in undurable {
+            let mut file = inner.files.remove(&path).expect("listed above");
+            if let Some(undo) = file.undo_rename.take() {
+                for (name, replaced) in undo.replaced {
+                    if replaced.entry_durable {
+                        inner.files.insert(name, replaced);
+                    }
+                }
+                if undo.source_was_durable {
+                    file.entry_durable = true;
+                    inner.files.insert(undo.source, file);
+                }
+            }
+        }
         let paths: Vec<PathBuf> = inner.files.keys().cloned().collect();
         for path in paths {
             let id = inner.take_id();
@@ -194,6 +247,12 @@ impl MemStorage {
     /// While set, `sync` fails with EIO (`IoError::Os`) and makes nothing durable.
     pub fn fail_syncs(&self, fail: bool) {
         self.inner.borrow_mut().faults.fail_syncs = fail;
+    }
+
+    /// The next `n` directory operations (rename, remove_file, sync_dir)
+    /// succeed; every later one fails with EIO and changes nothing.
+    pub fn fail_dir_ops_after(&self, n: u64) {
+        self.inner.borrow_mut().faults.dir_ops_left = Some(n);
     }
 
     pub fn clear_faults(&self) {
@@ -295,10 +354,43 @@ impl Storage for MemStorage {
         if inner.dirs.contains(path) {
             return Err(os_error("removing", path, libc::EISDIR));
         }
+        inner.dir_op("removing", path)?;
         match inner.files.remove(path) {
             Some(_) => Ok(()),
             None => Err(os_error("removing", path, libc::ENOENT)),
         }
+    }
+
+    async fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        const OP: &str = "renaming";
+        let mut inner = self.inner.borrow_mut();
+        if inner.dirs.contains(from) || inner.dirs.contains(to) {
+            return Err(os_error(OP, from, libc::EISDIR));
+        }
+        if !inner.files.contains_key(from) {
+            return Err(os_error(OP, from, libc::ENOENT));
+        }
+        if from.parent() != to.parent() {
+            return Err(os_error(OP, from, libc::EXDEV));
+        }
+        inner.dir_op(OP, from)?;
+        if from == to {
+            return Ok(());
+        }
+        let mut file = inner.files.remove(from).expect("checked");
+        let replaced = inner.files.remove(to);
+        let mut undo = file.undo_rename.take().unwrap_or_else(|| RenameUndo {
+            source: from.to_path_buf(),
+            source_was_durable: file.entry_durable,
+            replaced: Vec::new(),
+        });
+        if let Some(replaced) = replaced {
+            undo.replaced.push((to.to_path_buf(), replaced));
+        }
+        file.undo_rename = Some(undo);
+        file.entry_durable = false;
+        inner.files.insert(to.to_path_buf(), file);
+        Ok(())
     }
 
     async fn remove_dir(&self, path: &Path) -> Result<()> {
@@ -319,9 +411,11 @@ impl Storage for MemStorage {
         if !inner.dir_exists(dir) {
             return Err(os_error("syncing directory", dir, libc::ENOENT));
         }
+        inner.dir_op("syncing directory", dir)?;
         for (path, file) in inner.files.iter_mut() {
             if path.parent() == Some(dir) {
                 file.entry_durable = true;
+                file.undo_rename = None;
             }
         }
         Ok(())
@@ -605,6 +699,53 @@ mod tests {
         block_on(storage.sync_dir(Path::new("/d"))).unwrap();
         storage.crash(2);
         assert_eq!(storage.paths().len(), 2);
+    }
+
+    #[test]
+    fn renames_replace_and_a_power_loss_undoes_unsynced_ones() {
+        let (storage, file) = setup();
+        write(&file, 0, 1, 1).unwrap();
+        block_on(file.sync()).unwrap();
+        let new = open(&storage, "/d/new").unwrap();
+        write(&new, 0, 1, 2).unwrap();
+        block_on(new.sync()).unwrap();
+        block_on(storage.sync_dir(Path::new("/d"))).unwrap();
+        let rename =
+            |from: &str, to: &str| block_on(storage.rename(Path::new(from), Path::new(to)));
+        // Replacing: "/d/f" now holds the new file's bytes.
+        rename("/d/new", "/d/f").unwrap();
+        assert_eq!(bytes(&storage)[0], 2);
+        assert_eq!(storage.paths(), [PathBuf::from("/d/f")]);
+        assert!(
+            not_found(block_on(file.size())),
+            "the replaced file's handle"
+        );
+        storage.crash(3);
+        // Not synced: both names are back as they were.
+        assert_eq!(storage.paths().len(), 2);
+        assert_eq!(bytes(&storage)[0], 1);
+        assert_eq!(storage.file_bytes(Path::new("/d/new")).unwrap()[0], 2);
+        // Synced: it stays.
+        rename("/d/new", "/d/f").unwrap();
+        block_on(storage.sync_dir(Path::new("/d"))).unwrap();
+        storage.crash(4);
+        assert_eq!(storage.paths(), [PathBuf::from("/d/f")]);
+        assert_eq!(bytes(&storage)[0], 2);
+        // A file created and renamed without a sync vanishes.
+        let temp = open(&storage, "/d/temp").unwrap();
+        write(&temp, 0, 1, 3).unwrap();
+        rename("/d/temp", "/d/other").unwrap();
+        storage.crash(5);
+        assert_eq!(storage.paths(), [PathBuf::from("/d/f")]);
+        assert!(not_found(rename("/d/missing", "/d/x")));
+        block_on(storage.create_dir_all(Path::new("/e"))).unwrap();
+        assert!(rename("/d/f", "/e/f").is_err());
+        // Directory operations can be made to fail.
+        storage.fail_dir_ops_after(1);
+        block_on(storage.sync_dir(Path::new("/d"))).unwrap();
+        assert!(block_on(storage.sync_dir(Path::new("/d"))).is_err());
+        assert!(rename("/d/f", "/d/g").is_err());
+        assert_eq!(storage.paths(), [PathBuf::from("/d/f")]);
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //! - `read_at` positions are multiples of [`BLOCK_BYTES`]; reads past the end of
 //!   the file return fewer bytes (possibly none), never an error.
 //! - A file created since the last `sync_dir` of its directory may vanish in a
-//!   power loss.
+//!   power loss, and a rename since then may be undone (the file back under
+//!   its old name, a file it replaced back under the new one).
 
 pub mod chunk;
 pub mod dma;
@@ -71,6 +72,10 @@ pub trait Storage: Clone + 'static {
     /// File names (not paths) in `dir`, in no particular order.
     async fn list_dir(&self, dir: &Path) -> Result<Vec<String>>;
     async fn remove_file(&self, path: &Path) -> Result<()>;
+    /// Renames `from` to `to` in the same directory, replacing `to` if it
+    /// exists (atomically, as POSIX `rename` does). Durable against power
+    /// loss once the directory is synced.
+    async fn rename(&self, from: &Path, to: &Path) -> Result<()>;
     /// Removes an empty directory.
     async fn remove_dir(&self, path: &Path) -> Result<()>;
     /// Makes creations and removals of entries in `dir` durable.

@@ -13,6 +13,7 @@
 //! Run with `cargo test -p sluice-io --test disk`. The temporary directories
 //! must be on a file system with O_DIRECT (ext4, xfs; not tmpfs).
 
+mod compaction;
 mod errors;
 mod kill;
 mod reads;
