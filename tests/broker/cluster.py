@@ -190,7 +190,24 @@ class Cluster:
     def start(self):
         for broker in self.brokers:
             broker.start()
+        self.wait_registered()
         return self
+
+    def wait_registered(self, timeout_s=60):
+        """Waits until every running broker is in `/brokers/ids`: a broker
+        listens first and registers right after, as Kafka's do, so a
+        client that comes in between sees fewer brokers."""
+        wanted = sorted(str(b.broker_id) for b in self.running())
+        zk = self.zookeeper.client(self.chroot)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while sorted(zk.get_children("/brokers/ids") if zk.exists("/brokers/ids") else []) != wanted:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"brokers {wanted} not all registered in {timeout_s}s")
+                time.sleep(0.05)
+        finally:
+            zk.stop()
+            zk.close()
 
     def broker(self, broker_id):
         return next(b for b in self.brokers if b.broker_id == broker_id)
