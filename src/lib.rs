@@ -21,4 +21,5 @@ pub mod handlers;
 pub mod node;
 pub mod partition;
 pub mod protocol;
+pub mod replication;
 pub mod server;

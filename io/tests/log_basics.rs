@@ -193,3 +193,49 @@ fn a_corrected_max_timestamp_is_written_and_indexed() {
         assert_eq!(log.offset_for_timestamp(400).await.unwrap(), Some((500, 0)));
     });
 }
+
+#[test]
+fn a_follower_copy_is_the_leaders_byte_for_byte() {
+    block_on(async {
+        let storage = MemStorage::new();
+        let leader = PartitionLog::open(storage.clone(), Path::new("/data/l-0"), small_segments())
+            .await
+            .unwrap();
+        let follower =
+            PartitionLog::open(storage.clone(), Path::new("/data/f-0"), small_segments())
+                .await
+                .unwrap();
+        leader.set_leader_epoch_stamp(Some(7));
+        for i in 0..20u64 {
+            let info = leader
+                .append(&build_test_batch(2, 300, i as i64), 0, AppendTime::Create)
+                .await
+                .unwrap();
+            leader.wait_durable(info.last_offset + 1).await.unwrap();
+        }
+        let copied = leader.read(0, 1 << 20, true).await.unwrap().to_vec();
+        for item in sluice_io::batch::iter(&copied) {
+            let (_, batch) = item.unwrap();
+            assert_eq!(
+                sluice_io::batch::header(batch)
+                    .unwrap()
+                    .partition_leader_epoch
+                    .get(),
+                7
+            );
+        }
+        // The follower keeps offsets and epochs, and refuses going back.
+        let info = follower.append_replicated(&copied, 0).await.unwrap();
+        assert_eq!((info.base_offset, info.last_offset), (0, 39));
+        follower.wait_durable(40).await.unwrap();
+        assert_eq!(
+            follower.read(0, 1 << 20, true).await.unwrap().to_vec(),
+            copied
+        );
+        assert!(follower.append_replicated(&copied, 0).await.is_err());
+        // Reads stop before the batch that reaches the end offset.
+        let bounded = leader.read_to(0, 10, 1 << 20, true).await.unwrap();
+        assert_eq!(bounded.next_offset, 10);
+        assert_eq!(offsets_in(&bounded.to_vec()).last(), Some(&(8, 9)));
+    });
+}

@@ -21,10 +21,11 @@ use super::control::{AgentSlot, ControlService};
 use super::error::BrokerError;
 use super::frontend;
 use super::messages::{
-    ControlResponse, DeleteRecordsOutcome, OffsetOutcome, ReadOutcome, ReadPart, ShardRequest,
-    ShardResponse,
+    ControlRequest, ControlResponse, DeleteRecordsOutcome, OffsetOutcome, ReadOutcome, ReadPart,
+    ShardRequest, ShardResponse,
 };
 use super::shard::ShardState;
+use crate::clock::now_ms;
 use crate::cluster::TopicPartition;
 use crate::partition::manager::PartitionManager;
 use crate::partition::{Partition, ProduceOutcome};
@@ -81,13 +82,14 @@ pub async fn produce(
     partitions: &PartitionManager,
     acks: i16,
     now_ms: i64,
+    timeout: Duration,
     parts: Vec<(TopicPartition, Bytes)>,
 ) -> Vec<ProduceOutcome> {
     let calls = parts.into_iter().map(|(partition, records)| {
         let local = local(partitions, &partition);
         async move {
             match local {
-                Some(partition) => partition.produce(records, acks, now_ms).await,
+                Some(partition) => partition.produce(records, acks, now_ms, timeout).await,
                 None => ProduceOutcome::failed(
                     ResponseError::NotLeaderOrFollower,
                     "partition is not on this shard",
@@ -101,21 +103,48 @@ pub async fn produce(
 /// Reads one partition on this shard: the one read path of Fetch, for a
 /// connection on this shard (the chunks go to its socket as they are) and
 /// for one on another (they are copied into the mesh answer).
-pub async fn read(partitions: &PartitionManager, part: &ReadPart) -> LocalRead {
-    let Some(partition) = local(partitions, &part.partition) else {
+///
+/// A consumer reads up to the high watermark; a follower (a replica id)
+/// up to the log end, and its fetch offset is its log end for the leader's
+/// ISR and high watermark. A fetcher naming an older leader epoch gets
+/// FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH (KIP-320).
+pub async fn read(shard: &ShardState, part: &ReadPart) -> LocalRead {
+    let Some(partition) = local(shard.partitions(), &part.partition) else {
         return LocalRead::failed(ResponseError::NotLeaderOrFollower.code(), -1, -1);
     };
-    let high_watermark = partition.high_watermark() as i64;
     let log_start_offset = partition.log.log_start_offset() as i64;
+    if let Some(epoch) = partition.leader_epoch() {
+        let fenced = match part.current_leader_epoch {
+            e if e >= 0 && e < epoch => Some(ResponseError::FencedLeaderEpoch),
+            e if e > epoch => Some(ResponseError::UnknownLeaderEpoch),
+            _ => None,
+        };
+        if let Some(error) = fenced {
+            let high_watermark = partition.high_watermark() as i64;
+            return LocalRead::failed(error.code(), high_watermark, log_start_offset);
+        }
+    }
     if part.offset < 0 {
+        let high_watermark = partition.high_watermark() as i64;
         return LocalRead::failed(
             ResponseError::OffsetOutOfRange.code(),
             high_watermark,
             log_start_offset,
         );
     }
+    let offset = part.offset as u64;
+    let end = if part.replica_id >= 0 {
+        if let Some(isr) = partition.follower_fetched(part.replica_id, offset, now_ms()) {
+            propose_isr(shard, &part.partition, &partition, isr);
+        }
+        u64::MAX
+    } else {
+        partition.high_watermark()
+    };
+    let high_watermark = partition.high_watermark() as i64;
     match partition
-        .read(part.offset as u64, part.max_bytes, part.min_one_batch)
+        .log
+        .read_to(offset, end, part.max_bytes, part.min_one_batch)
         .await
     {
         Ok(read) => LocalRead {
@@ -131,6 +160,70 @@ pub async fn read(partitions: &PartitionManager, part: &ReadPart) -> LocalRead {
             log_start_offset,
         ),
     }
+}
+
+/// Sends a leader's ISR proposal to the control shard, which writes it to
+/// ZooKeeper if the partition's state has not changed meanwhile; a refused
+/// proposal is forgotten (the next cluster view decides again).
+pub fn propose_isr(
+    shard: &ShardState,
+    tp: &TopicPartition,
+    partition: &Rc<Partition>,
+    isr: Vec<i32>,
+) {
+    let Some((leader_epoch, state_version)) = partition.leader_term() else {
+        return;
+    };
+    let Some(state) = shard.self_rc() else {
+        return;
+    };
+    let request = ControlRequest::AlterIsr {
+        partition: tp.clone(),
+        leader_epoch,
+        isr: isr.clone(),
+        state_version,
+    };
+    let partition = partition.clone();
+    glommio::spawn_local(async move {
+        let outcome = frontend::control::call(&state, request).await;
+        match outcome {
+            Ok(ControlResponse::IsrAltered(Ok(()))) => {
+                tracing::info!(topic = %partition.topic, partition = partition.index, ?isr, "ISR changed");
+            }
+            other => {
+                if let Ok(ControlResponse::IsrAltered(Err(reason))) = &other {
+                    tracing::debug!(topic = %partition.topic, partition = partition.index, %reason, "ISR change refused");
+                }
+                partition.forget_isr_proposal();
+            }
+        }
+    })
+    .detach();
+}
+
+/// OffsetsForLeaderEpoch for one partition on this shard: where `epoch`
+/// ends in this replica's log (Kafka's `endOffsetFor`), with the
+/// requester's `current_epoch` checked like a fetch's.
+pub fn epoch_end_offset(
+    partitions: &PartitionManager,
+    partition: &TopicPartition,
+    current_epoch: i32,
+    epoch: i32,
+) -> (i16, i32, i64) {
+    let Some(partition) = local(partitions, partition) else {
+        return (ResponseError::NotLeaderOrFollower.code(), -1, -1);
+    };
+    let Some(leader_epoch) = partition.leader_epoch() else {
+        return (ResponseError::NotLeaderOrFollower.code(), -1, -1);
+    };
+    if current_epoch >= 0 && current_epoch < leader_epoch {
+        return (ResponseError::FencedLeaderEpoch.code(), -1, -1);
+    }
+    if current_epoch > leader_epoch {
+        return (ResponseError::UnknownLeaderEpoch.code(), -1, -1);
+    }
+    let (found_epoch, end) = partition.end_offset_for(epoch);
+    (errors::NONE, found_epoch, end)
 }
 
 /// Waits until one of `parts` (owned here) gets new readable data, or
@@ -267,15 +360,22 @@ impl ShardHandler<ShardRequest, ShardResponse> for Backend {
             ShardRequest::Produce {
                 acks,
                 now_ms,
+                timeout,
                 parts,
-            } => ShardResponse::Produced(produce(partitions, acks, now_ms, parts).await),
+            } => ShardResponse::Produced(produce(partitions, acks, now_ms, timeout, parts).await),
             ShardRequest::Read { parts } => {
                 let mut outcomes = Vec::with_capacity(parts.len());
                 for part in &parts {
-                    outcomes.push(read(partitions, part).await.into_outcome());
+                    outcomes.push(read(shard, part).await.into_outcome());
                 }
                 ShardResponse::Read(outcomes)
             }
+            ShardRequest::EpochEndOffsets { parts } => ShardResponse::EpochEndOffsets(
+                parts
+                    .iter()
+                    .map(|(tp, current, epoch)| epoch_end_offset(partitions, tp, *current, *epoch))
+                    .collect(),
+            ),
             ShardRequest::WaitForData { parts, timeout } => {
                 wait_for_data(partitions, &parts, timeout).await;
                 ShardResponse::DataArrived

@@ -112,6 +112,9 @@ impl ControlService {
             }
             // The embedded node creates it at its first start.
             ControlRequest::EnsureOffsetsTopic => ControlResponse::TopicsCreated(Vec::new()),
+            ControlRequest::AlterIsr { .. } => ControlResponse::IsrAltered(Err(
+                "the embedded node has no replicas to change".into(),
+            )),
             ControlRequest::AlterTopicConfigs {
                 changes,
                 validate_only,

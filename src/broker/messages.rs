@@ -32,6 +32,8 @@ pub enum ShardRequest {
     Produce {
         acks: i16,
         now_ms: i64,
+        /// How long `acks=all` waits for the in-sync replicas.
+        timeout: Duration,
         parts: Vec<(TopicPartition, Bytes)>,
     },
     Read {
@@ -50,6 +52,11 @@ pub enum ShardRequest {
     },
     /// Topic changes and producer ids: only the control shard (0) answers.
     Control(ControlRequest),
+    /// OffsetsForLeaderEpoch for partitions this shard holds: (partition,
+    /// the requester's current epoch, the epoch asked about).
+    EpochEndOffsets {
+        parts: Vec<(TopicPartition, i32, i32)>,
+    },
     /// A consumer-group request for a group this shard coordinates.
     Group(GroupCall),
     /// A group request that may wait (JoinGroup, SyncGroup): answered at
@@ -73,6 +80,8 @@ pub enum ShardResponse {
     Offsets(Vec<OffsetOutcome>),
     RecordsDeleted(Vec<DeleteRecordsOutcome>),
     Control(ControlResponse),
+    /// Per part: error code, epoch, end offset.
+    EpochEndOffsets(Vec<(i16, i32, i64)>),
     Group(GroupReply),
     Parked,
 }
@@ -84,6 +93,10 @@ pub struct ReadPart {
     pub offset: i64,
     pub max_bytes: usize,
     pub min_one_batch: bool,
+    /// The fetching follower's broker id; -1 for a consumer.
+    pub replica_id: i32,
+    /// The leader epoch the fetcher believes in; -1 when it does not say.
+    pub current_leader_epoch: i32,
 }
 
 /// One partition's fetch result from another shard.
@@ -122,6 +135,15 @@ pub enum ControlRequest {
         validate_only: bool,
     },
     AllocateProducerId,
+    /// A leader's proposed ISR for one of its partitions (cluster mode),
+    /// written to the partition's state znode if `state_version` still
+    /// holds; answered with `IsrAltered`.
+    AlterIsr {
+        partition: TopicPartition,
+        leader_epoch: i32,
+        isr: Vec<i32>,
+        state_version: i32,
+    },
     /// Creates `__consumer_offsets` in a cluster if it is missing (Kafka
     /// does so on the first FindCoordinator); answered with
     /// `TopicsCreated`.
@@ -138,6 +160,7 @@ pub enum ControlResponse {
     TopicsDeleted(Vec<TopicOutcome>),
     PartitionsCreated(Vec<TopicOutcome>),
     ProducerId(Result<i64, String>),
+    IsrAltered(Result<(), String>),
     TopicConfigsAltered(Vec<Result<(), (ResponseError, String)>>),
 }
 

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod config_edit;
 pub mod control;
 pub mod error;
+pub mod fetcher;
 pub mod frontend;
 pub mod messages;
 pub mod shard;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use sluice_shards::ShardContext;
 
 use super::error::BrokerError;
+use super::fetcher::ReplicaFetchers;
 use super::messages::{ShardRequest, ShardResponse};
 use crate::cluster::{ClusterView, Owner, RoutingTable, TopicTable};
 use crate::config::BrokerConfig;
@@ -20,6 +21,7 @@ use crate::coordinator::parked::ParkedAnswers;
 use crate::coordinator::store::OffsetsLog;
 use crate::coordinator::{GroupCoordinator, GroupSettings, OFFSETS_TOPIC};
 use crate::partition::manager::PartitionManager;
+use crate::replication::isr::Term;
 
 pub type Context = ShardContext<ShardRequest, ShardResponse>;
 
@@ -44,6 +46,10 @@ pub struct ShardState {
     parked_group_calls: ParkedAnswers,
     advertised: Advertised,
     cluster_id: String,
+    /// The follower side of replication: one fetcher per leader broker.
+    fetchers: ReplicaFetchers,
+    /// This state's own `Rc`, for tasks it spawns (set once at start).
+    me: std::cell::OnceCell<std::rc::Weak<ShardState>>,
 }
 
 impl ShardState {
@@ -71,7 +77,19 @@ impl ShardState {
             parked_group_calls: ParkedAnswers::default(),
             advertised,
             cluster_id,
+            me: std::cell::OnceCell::new(),
+            fetchers: ReplicaFetchers::default(),
         })
+    }
+
+    /// Remembers `state` as this shard's own, for [`ShardState::self_rc`].
+    pub fn remember_self(state: &std::rc::Rc<ShardState>) {
+        let _ = state.me.set(std::rc::Rc::downgrade(state));
+    }
+
+    /// This shard's state as an `Rc` (None before start-up set it).
+    pub fn self_rc(&self) -> Option<std::rc::Rc<ShardState>> {
+        self.me.get().and_then(std::rc::Weak::upgrade)
     }
 
     pub fn context(&self) -> &Context {
@@ -164,9 +182,49 @@ impl ShardState {
             .await
             .map_err(BrokerError::Partitions);
         *self.routing.borrow_mut() = routing.clone();
+        self.assign_roles(&routing);
+        if let Some(me) = self.self_rc() {
+            self.fetchers.update(&me, &routing);
+        }
         let led = self.led_offsets_partitions(&routing);
         self.groups.lead(&self.offsets_log(), &led).await;
         result
+    }
+
+    /// Makes each replica this shard holds the leader or a follower, as the
+    /// view says.
+    fn assign_roles(&self, routing: &RoutingTable) {
+        let Some(view) = routing.cluster() else {
+            return;
+        };
+        let me = self.config.broker_id;
+        let now = crate::clock::now_ms();
+        for partition in self.partitions.owned() {
+            let tp = crate::cluster::TopicPartition::new(partition.topic.clone(), partition.index);
+            let Some(state) = view.partition(&tp) else {
+                continue;
+            };
+            match view.leader_of(&tp) {
+                Some(leader) if leader == me => {
+                    let term = Term {
+                        epoch: state.leader_epoch,
+                        replicas: state.replicas.clone(),
+                        isr: state.isr.clone(),
+                        state_version: state.state_version,
+                    };
+                    if let Err(error) = partition.lead(me, &term, now) {
+                        tracing::warn!(partition = %tp, %error, "taking the lead");
+                    }
+                }
+                Some(leader) => partition.follow(leader, state.leader_epoch),
+                None => partition.follow(crate::cluster::view::NO_LEADER, state.leader_epoch),
+            }
+        }
+    }
+
+    /// Stops the replica fetchers (shutdown).
+    pub fn stop_fetchers(&self) {
+        self.fetchers.stop_all();
     }
 
     /// The `__consumer_offsets` partitions whose leader is this shard.

@@ -24,6 +24,10 @@ use crate::partition::Partition;
 /// A record key and its value (None: a tombstone).
 pub type KeyValue = (Bytes, Option<Bytes>);
 
+/// How long a group write waits for the partition's in-sync replicas
+/// (Kafka's `offsets.commit.timeout.ms` default).
+const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(5000);
+
 /// Bytes read from the log per step while loading.
 const LOAD_READ_BYTES: usize = 1 << 20;
 
@@ -91,7 +95,7 @@ pub async fn append(
         },
     )
     .map_err(|e| format!("encoding group records: {e}"))?;
-    let outcome = log.produce(batch.freeze(), -1, now).await;
+    let outcome = log.produce(batch.freeze(), -1, now, COMMIT_TIMEOUT).await;
     match outcome.error {
         None => Ok(()),
         Some((error, message)) => Err(format!("{error:?}: {message}")),

@@ -36,6 +36,8 @@ struct Wanted {
     unknown_error: ResponseError,
     offset: i64,
     max_bytes: usize,
+    /// The leader epoch the fetcher believes in (v9+), -1 if unknown.
+    current_leader_epoch: i32,
     result: Option<PartitionRead>,
 }
 
@@ -79,16 +81,24 @@ pub async fn handle(
                 unknown_error,
                 offset: partition.fetch_offset,
                 max_bytes: partition.partition_max_bytes.max(0) as usize,
+                current_leader_epoch: partition.current_leader_epoch,
                 result: None,
             });
         }
     }
 
+    // A follower names itself (replica_id before v15, replica_state from
+    // v15): it reads up to the log end and its offset is its log end.
+    let replica_id = if version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
     let max_bytes = request.max_bytes.max(0) as usize;
     let min_bytes = request.min_bytes.max(0) as usize;
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     loop {
-        read_all(shard, &mut wanted).await;
+        read_all(shard, &mut wanted, replica_id).await;
         let total = apply_response_limit(&mut wanted, max_bytes);
         let now = Instant::now();
         let any_error = wanted
@@ -105,7 +115,7 @@ pub async fn handle(
         )
         .await;
         if Instant::now() >= deadline || shutdown.is_requested() {
-            read_all(shard, &mut wanted).await;
+            read_all(shard, &mut wanted, replica_id).await;
             apply_response_limit(&mut wanted, max_bytes);
             break;
         }
@@ -151,7 +161,7 @@ pub async fn handle(
 
 /// Reads every wanted partition through the frontend: in place on this
 /// shard, one mesh request per other owning shard.
-async fn read_all(shard: &Rc<ShardState>, wanted: &mut [Wanted]) {
+async fn read_all(shard: &Rc<ShardState>, wanted: &mut [Wanted], replica_id: i32) {
     let mut parts = Vec::new();
     for (index, entry) in wanted.iter_mut().enumerate() {
         match &entry.target {
@@ -162,6 +172,8 @@ async fn read_all(shard: &Rc<ShardState>, wanted: &mut [Wanted]) {
                     offset: entry.offset,
                     max_bytes: entry.max_bytes,
                     min_one_batch: true,
+                    replica_id,
+                    current_leader_epoch: entry.current_leader_epoch,
                 },
             )),
             None => entry.result = Some(PartitionRead::failed(entry.unknown_error.code())),

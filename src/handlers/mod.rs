@@ -29,6 +29,7 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 
@@ -177,6 +178,11 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
         max: 1,
     },
     ApiSupport {
+        key: ApiKey::OffsetForLeaderEpoch,
+        min: 2,
+        max: 4,
+    },
+    ApiSupport {
         key: ApiKey::DescribeCluster,
         min: 0,
         max: 2,
@@ -298,6 +304,9 @@ pub async fn dispatch(shard: &Rc<ShardState>, client: &ClientInfo, frame: Bytes)
         RequestKind::DeleteGroups(r) => delete_groups::handle(shard, &header, version, r).await,
         RequestKind::OffsetDelete(r) => offset_delete::handle(shard, &header, version, r).await,
         RequestKind::AlterConfigs(r) => alter_configs::handle(shard, &header, version, r).await,
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            offset_for_leader_epoch::handle(shard, &header, version, r).await
+        }
         RequestKind::DescribeCluster(r) => {
             describe_cluster::handle(shard, &header, version, r).await
         }

@@ -76,7 +76,14 @@ pub async fn handle(
         }
     }
 
-    let answered = frontend::partitions::produce(shard, acks, now, parts).await;
+    let answered = frontend::partitions::produce(
+        shard,
+        acks,
+        now,
+        std::time::Duration::from_millis(request.timeout_ms.max(0) as u64),
+        parts,
+    )
+    .await;
     for (slot, outcome) in answered {
         slots[slot].2 = Some(outcome);
     }

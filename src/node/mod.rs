@@ -114,7 +114,11 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
             let shutdown = ctx.shutdown_signal();
             let state =
                 match ShardState::new(ctx.clone(), config, table.clone(), advertised, cluster_id) {
-                    Ok(state) => Rc::new(state),
+                    Ok(state) => {
+                        let state = Rc::new(state);
+                        ShardState::remember_self(&state);
+                        state
+                    }
                     Err(error) => {
                         tracing::error!(%shard_id, %error, "shard failed to start");
                         fail(&shutdown);
@@ -185,6 +189,7 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
             let ticker = glommio::spawn_local(periodic::tick_loop(state.clone()));
             let retention = glommio::spawn_local(periodic::retention_loop(state.clone()));
             let cleaner = glommio::spawn_local(periodic::cleaner_loop(state.clone()));
+            let isr = glommio::spawn_local(periodic::isr_loop(state.clone()));
             let groups = glommio::spawn_local(periodic::group_loop(state.clone()));
             let following =
                 agent.map(|agent| glommio::spawn_local(cluster::run_agent(agent, state.clone())));
@@ -192,6 +197,7 @@ pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
             ticker.await;
             retention.await;
             cleaner.await;
+            isr.await;
             groups.await;
             if let Some(following) = following {
                 following.await;

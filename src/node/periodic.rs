@@ -87,3 +87,35 @@ pub(super) async fn cleaner_loop(state: Rc<ShardState>) {
         {}
     }
 }
+
+/// How often leaders look for followers that stopped keeping up.
+const ISR_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Leaders drop followers that have not caught up for
+/// `replica.lag.time.max.ms` from the ISR (cluster mode).
+pub(super) async fn isr_loop(state: Rc<ShardState>) {
+    if !state.is_clustered() {
+        return;
+    }
+    let lag_max_ms = state.config().cluster.replica_lag_time_max_ms as i64;
+    let interval = ISR_CHECK_INTERVAL.min(Duration::from_millis((lag_max_ms / 2).max(10) as u64));
+    let shutdown = state.context().shutdown_signal();
+    loop {
+        let sleep = glommio::timer::sleep(interval);
+        if let futures::future::Either::Right(_) =
+            futures::future::select(Box::pin(sleep), Box::pin(shutdown.requested())).await
+        {
+            state.stop_fetchers();
+            return;
+        }
+        let now = crate::clock::now_ms();
+        for partition in state.partitions().owned() {
+            if let Some(isr) = partition.lagging_isr(now, lag_max_ms) {
+                let tp =
+                    crate::cluster::TopicPartition::new(partition.topic.clone(), partition.index);
+                tracing::info!(partition = %tp, ?isr, "shrinking the ISR: a follower fell behind");
+                crate::broker::backend::propose_isr(&state, &tp, &partition, isr);
+            }
+        }
+    }
+}

@@ -74,6 +74,7 @@ fn settings(topic: &TopicConfig) -> PartitionSettings {
         },
         downconversion_enabled: topic.message_downconversion_enable,
         compacted: topic.cleanup_policy.compact,
+        min_insync_replicas: topic.min_insync_replicas.max(1) as usize,
     }
 }
 

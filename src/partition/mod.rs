@@ -5,10 +5,12 @@
 pub mod cleaner;
 pub mod manager;
 pub mod producer_state;
+pub mod replica;
 pub mod validation;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
@@ -32,6 +34,8 @@ pub struct PartitionSettings {
     pub downconversion_enabled: bool,
     /// `cleanup.policy` includes `compact`: every record needs a key.
     pub compacted: bool,
+    /// `min.insync.replicas`: `acks=all` needs at least this many in sync.
+    pub min_insync_replicas: usize,
 }
 
 /// What a produce did for one partition.
@@ -69,6 +73,15 @@ pub struct Partition {
     /// Held from the sequence check to the recorded append, so concurrent
     /// produces to this partition see each other's sequences in order.
     append_order: futures::lock::Mutex<()>,
+    /// Leader, follower or the only copy ([`replica`]).
+    role: RefCell<replica::Role>,
+    /// Which leader epoch wrote which offsets (`leader-epoch-checkpoint`).
+    epochs: RefCell<crate::replication::epochs::LeaderEpochs>,
+    /// A follower's high watermark, from its leader's fetch answers.
+    follower_hw: Cell<u64>,
+    /// Bumped when the high watermark moves or the role changes, for
+    /// producers waiting on `acks=all`.
+    replicated: Notify,
 }
 
 impl Partition {
@@ -79,10 +92,15 @@ impl Partition {
         log: PartitionLog<DmaStorage>,
         settings: PartitionSettings,
     ) -> Result<Partition, IoError> {
+        let epochs = Partition::load_epochs(log.dir())?;
         let partition = Partition {
             topic,
             index,
             log,
+            role: RefCell::new(replica::Role::Solo),
+            epochs: RefCell::new(epochs),
+            follower_hw: Cell::new(0),
+            replicated: Notify::default(),
             producers: RefCell::new(ProducerState::default()),
             arrivals: Notify::default(),
             settings: RefCell::new(settings),
@@ -133,8 +151,14 @@ impl Partition {
 
     /// Appends one produce request's records (Produce v3+: one v2 batch)
     /// for this partition and waits for durability unless `acks` is 0.
-    pub async fn produce(&self, records: Bytes, acks: i16, now_ms: i64) -> ProduceOutcome {
-        self.produce_records(records, RecordsFormat::V2Batch, acks, now_ms)
+    pub async fn produce(
+        &self,
+        records: Bytes,
+        acks: i16,
+        now_ms: i64,
+        timeout: Duration,
+    ) -> ProduceOutcome {
+        self.produce_records(records, RecordsFormat::V2Batch, acks, now_ms, timeout)
             .await
     }
 
@@ -147,8 +171,13 @@ impl Partition {
         format: RecordsFormat,
         acks: i16,
         now_ms: i64,
+        timeout: Duration,
     ) -> ProduceOutcome {
         let rules = self.settings.borrow().rules;
+        let min_insync = self.settings.borrow().min_insync_replicas;
+        if let Err(refused) = self.check_can_append(acks, min_insync) {
+            return refused;
+        }
         let checked = match check_records(&records, format, &rules, now_ms) {
             Ok(checked) => checked,
             Err(refusal) => {
@@ -204,7 +233,15 @@ impl Partition {
             if let Err(error) = self.log.wait_durable(info.last_offset + 1).await {
                 return ProduceOutcome::failed(errors::from_io(&error), error.to_string());
             }
-            self.arrivals.notify();
+            self.appended();
+        }
+        if acks == -1 {
+            if let Err((error, message)) = self
+                .wait_replicated(info.last_offset + 1, min_insync, timeout)
+                .await
+            {
+                return ProduceOutcome::failed(error, message);
+            }
         }
         ProduceOutcome {
             error: None,
@@ -228,18 +265,13 @@ impl Partition {
         self.log.read(offset, max_bytes, min_one_batch).await
     }
 
-    /// The high watermark: on a single node, everything readable.
-    pub fn high_watermark(&self) -> u64 {
-        self.log.written_offset()
-    }
-
     /// Periodic work (writes for acks=0, interval syncs); wakes readers if
     /// that made data readable.
     pub async fn tick(&self) -> Result<(), IoError> {
         let before = self.log.written_offset();
         let result = self.log.tick().await;
         if self.log.written_offset() != before {
-            self.arrivals.notify();
+            self.appended();
         }
         result
     }

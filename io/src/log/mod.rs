@@ -129,6 +129,10 @@ pub struct PartitionLog<S: Storage> {
     /// start moves, truncation, the cleaner's swaps), never by appends.
     segments_lock: Mutex<()>,
     stats: Cell<LogStats>,
+    /// Written into every appended batch's `partitionLeaderEpoch` while
+    /// this replica leads (Kafka stamps the leader's epoch on append);
+    /// None keeps the batch's own (a follower's copy, the embedded node).
+    leader_epoch_stamp: Cell<Option<i32>>,
 }
 
 /// The write lock: one write-out (or roll, truncation, close) at a time.

@@ -180,6 +180,20 @@ impl<S: Storage> PartitionLog<S> {
         max_bytes: usize,
         min_one_batch: bool,
     ) -> Result<LogRead> {
+        self.read_to(offset, u64::MAX, max_bytes, min_one_batch)
+            .await
+    }
+
+    /// [`read`](Self::read), stopping before the first batch that reaches
+    /// `end_offset` (a leader serving consumers only up to its high
+    /// watermark).
+    pub async fn read_to(
+        &self,
+        offset: u64,
+        end_offset: u64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<LogRead> {
         let mut result = LogRead {
             next_offset: offset,
             ..LogRead::default()
@@ -211,6 +225,9 @@ impl<S: Storage> PartitionLog<S> {
                 position += total as u64;
             }
             while let Some((_, last, _, total)) = cursor.batch_at(position).await? {
+                if last >= end_offset {
+                    return Ok(result);
+                }
                 let fits = result.bytes + total <= max_bytes;
                 let first_and_allowed = min_one_batch && result.bytes == 0;
                 if !(fits || first_and_allowed) {

@@ -132,6 +132,7 @@ impl<S: Storage> PartitionLog<S> {
             write_lock: super::WriteGate::new(),
             segments_lock: Mutex::new(()),
             stats: Cell::new(LogStats::default()),
+            leader_epoch_stamp: Cell::new(None),
         })
     }
 

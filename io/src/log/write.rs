@@ -36,6 +36,13 @@ fn cache_entry<B: crate::storage::IoBuf>(
     }
 }
 
+/// Whether an append gives batches their offsets or keeps the leader's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Offsets {
+    Assign,
+    Keep,
+}
+
 impl<S: Storage> PartitionLog<S> {
     /// Appends the v2 batches in `batches` (one or more, back to back).
     ///
@@ -51,16 +58,54 @@ impl<S: Storage> PartitionLog<S> {
         now_ms: i64,
         time: AppendTime,
     ) -> Result<AppendInfo> {
+        self.append_batches(batches, now_ms, time, Offsets::Assign)
+            .await
+    }
+
+    /// Appends batches copied from the leader (a follower's fetch): their
+    /// offsets, timestamps and leader epochs are kept as they are, so the
+    /// replica's log is the leader's byte for byte. The first batch must
+    /// start at or after this log's end (a compacted leader's log may skip
+    /// offsets); a batch that would go backwards is refused.
+    pub async fn append_replicated(&self, batches: &[u8], now_ms: i64) -> Result<AppendInfo> {
+        self.append_batches(batches, now_ms, AppendTime::Create, Offsets::Keep)
+            .await
+    }
+
+    /// Sets (or clears) the leader epoch written into appended batches.
+    pub fn set_leader_epoch_stamp(&self, epoch: Option<i32>) {
+        self.leader_epoch_stamp.set(epoch);
+    }
+
+    async fn append_batches(
+        &self,
+        batches: &[u8],
+        now_ms: i64,
+        time: AppendTime,
+        offsets: Offsets,
+    ) -> Result<AppendInfo> {
         let _append = self.append_lock.lock().await;
         self.check_usable()?;
         let mut total_bytes = 0usize;
         let mut offset_span = 0u64;
+        let mut next_kept = self.log_end_offset();
         for item in batch::iter(batches) {
             let (position, bytes) =
                 item.map_err(|(position, source)| IoError::InvalidBatch { position, source })?;
             let header = batch::header(bytes).expect("validated");
             total_bytes = position + bytes.len();
             offset_span += header.last_offset_delta.get() as u64 + 1;
+            if offsets == Offsets::Keep {
+                let base = header.base_offset();
+                if base < next_kept as i64 {
+                    return Err(IoError::Limit {
+                        what: "replicated batch out of order",
+                        detail: format!("batch at offset {base} is below the log end {next_kept}"),
+                    });
+                }
+                offset_span = header.last_offset() as u64 + 1 - self.log_end_offset();
+                next_kept = header.last_offset() as u64 + 1;
+            }
         }
         if total_bytes == 0 {
             return Err(IoError::InvalidBatch {
@@ -82,7 +127,7 @@ impl<S: Storage> PartitionLog<S> {
             self.roll().await?;
             self.check_usable()?;
         }
-        Ok(self.copy_into_buffer(batches, total_bytes, now_ms, time))
+        Ok(self.copy_into_buffer(batches, total_bytes, now_ms, time, offsets))
     }
 
     pub(super) fn needs_roll(&self, bytes: u64, offset_span: u64, now_ms: i64) -> bool {
@@ -107,7 +152,12 @@ impl<S: Storage> PartitionLog<S> {
         total_bytes: usize,
         now_ms: i64,
         time: AppendTime,
+        offsets: Offsets,
     ) -> AppendInfo {
+        let stamp = match offsets {
+            Offsets::Assign => self.leader_epoch_stamp.get(),
+            Offsets::Keep => None,
+        };
         let mut guard = self.state.borrow_mut();
         let state = &mut *guard;
         let active = state
@@ -131,15 +181,23 @@ impl<S: Storage> PartitionLog<S> {
         let region = &mut open.buf.as_mut()[start..start + total_bytes];
         region.copy_from_slice(batches);
 
-        let base_offset = active.next_offset;
+        let base_offset = match offsets {
+            Offsets::Assign => active.next_offset,
+            Offsets::Keep => batch::header(region).expect("validated").base_offset() as u64,
+        };
         let mut max_timestamp_ms = -1;
         let mut position_in_region = 0usize;
         while position_in_region < total_bytes {
             let bytes = &mut region[position_in_region..];
             let header = batch::header_mut(bytes).expect("validated");
             let batch_bytes = header.total_bytes();
-            let batch_base = active.next_offset;
-            header.base_offset.set(batch_base as i64);
+            if offsets == Offsets::Assign {
+                header.base_offset.set(active.next_offset as i64);
+            }
+            if let Some(epoch) = stamp {
+                // Outside the CRC's span: the batch stays valid.
+                header.partition_leader_epoch.set(epoch);
+            }
             match time {
                 AppendTime::Create => {}
                 AppendTime::LogAppend(append_ms) => {
@@ -170,6 +228,10 @@ impl<S: Storage> PartitionLog<S> {
         active.size_bytes += total_bytes as u64;
         active.first_append_ms.get_or_insert(now_ms);
         let record_count = active.next_offset - base_offset;
+        debug_assert!(
+            offsets == Offsets::Keep || record_count > 0,
+            "an assigned append covers its offsets"
+        );
         state.messages_appended += record_count;
         state
             .write

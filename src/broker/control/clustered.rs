@@ -61,6 +61,16 @@ pub(super) async fn handle(
         } => ControlResponse::TopicConfigsAltered(
             alter_topic_configs(agent, shard, changes, validate_only).await,
         ),
+        ControlRequest::AlterIsr {
+            partition,
+            leader_epoch,
+            isr,
+            state_version,
+        } => ControlResponse::IsrAltered(
+            agent
+                .alter_isr(&partition, leader_epoch, isr, state_version)
+                .await,
+        ),
     }
 }
 
@@ -77,6 +87,9 @@ pub(super) fn not_ready(request: ControlRequest) -> ControlResponse {
         }
         ControlRequest::AlterTopicConfigs { .. } => {
             ControlResponse::TopicConfigsAltered(Vec::new())
+        }
+        ControlRequest::AlterIsr { .. } => {
+            ControlResponse::IsrAltered(Err("the broker has not joined its cluster yet".into()))
         }
     }
 }

@@ -70,6 +70,7 @@ pub async fn produce(
     shard: &ShardState,
     acks: i16,
     now_ms: i64,
+    timeout: Duration,
     parts: Vec<Slotted<(TopicPartition, Bytes)>>,
 ) -> Vec<Slotted<ProduceOutcome>> {
     scatter(
@@ -78,6 +79,7 @@ pub async fn produce(
         |parts| ShardRequest::Produce {
             acks,
             now_ms,
+            timeout,
             parts,
         },
         |response| match response {
@@ -113,7 +115,7 @@ pub async fn read(
     for (owner, owned) in routed.by_shard {
         if owner == here {
             for (slot, (_, part)) in owned {
-                let read = backend::read(shard.partitions(), &part).await;
+                let read = backend::read(shard, &part).await;
                 answered.push((
                     slot,
                     PartitionRead {
@@ -261,6 +263,31 @@ pub async fn delete_records(
             error_code: ResponseError::NotLeaderOrFollower.code(),
             low_watermark: -1,
         },
+    )
+    .await
+}
+
+/// OffsetsForLeaderEpoch for each part: (the requester's current epoch,
+/// the epoch asked about) to (error code, epoch, end offset).
+pub async fn epoch_end_offsets(
+    shard: &ShardState,
+    parts: Vec<Slotted<(TopicPartition, (i32, i32))>>,
+) -> Vec<Slotted<(i16, i32, i64)>> {
+    scatter(
+        shard,
+        parts,
+        |parts| ShardRequest::EpochEndOffsets {
+            parts: parts
+                .into_iter()
+                .map(|(tp, (current, epoch))| (tp, current, epoch))
+                .collect(),
+        },
+        |response| match response {
+            ShardResponse::EpochEndOffsets(outcomes) => Some(outcomes),
+            _ => None,
+        },
+        |_| (ResponseError::UnknownServerError.code(), -1, -1),
+        |_| (ResponseError::NotLeaderOrFollower.code(), -1, -1),
     )
     .await
 }

@@ -21,7 +21,10 @@ use crate::cluster::assignment::{
     BrokerMetadata, StartIndex,
 };
 use crate::cluster::zk::{CreateMode, ZkError};
-use crate::cluster::znodes::{self, ConfigChangeNotification, EntityConfig, TopicAssignment};
+use crate::cluster::znodes::{
+    self, ConfigChangeNotification, EntityConfig, PartitionState, TopicAssignment,
+};
+use crate::cluster::TopicPartition;
 
 /// A refused admin operation: Kafka's error and its message.
 pub type Refusal = (ResponseError, String);
@@ -220,6 +223,45 @@ impl ClusterAgent {
                 .await?;
         }
         Ok(())
+    }
+
+    /// A leader's new ISR for `partition`, written to its state znode as
+    /// Kafka's leaders did before AlterPartition: only while this broker
+    /// still leads in `leader_epoch` and the znode is still at
+    /// `state_version` (else the caller's view was stale and it decides
+    /// again on the next one).
+    pub async fn alter_isr(
+        &self,
+        partition: &TopicPartition,
+        leader_epoch: i32,
+        isr: Vec<i32>,
+        state_version: i32,
+    ) -> Result<(), String> {
+        let path = znodes::partition_state_path(&partition.topic, partition.partition);
+        let (bytes, stat) = self.zk.get_data(&path).await.map_err(|e| e.to_string())?;
+        let current = PartitionState::from_json(&bytes).map_err(|e| e.to_string())?;
+        if stat.version != state_version
+            || current.leader != self.settings.broker_id
+            || current.leader_epoch != leader_epoch
+        {
+            return Err(format!(
+                "the state of {partition} moved on (version {}, leader {} epoch {})",
+                stat.version, current.leader, current.leader_epoch
+            ));
+        }
+        if !isr.contains(&self.settings.broker_id) {
+            return Err("a leader stays in its own ISR".into());
+        }
+        let mut next = current.clone();
+        next.isr = isr;
+        match self
+            .zk
+            .set_data(&path, next.to_json(), Some(state_version))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) => Err(error.to_string()),
+        }
     }
 
     /// The next producer id, from a block this broker took from
