@@ -64,11 +64,18 @@ struct BrokerArgs {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The broker logs at info; a command-line tool only warns (its output
+    // is the answer, as Kafka's tools print nothing else).
+    let default_filter = match cli.command {
+        // The ZooKeeper client logs every connection at info.
+        Command::Broker(_) => "info,zookeeper_client=warn",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-                // The ZooKeeper client logs every connection at info.
-                .unwrap_or_else(|_| "info,zookeeper_client=warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         // Colour only for a person at a terminal: a log file or a pipe
@@ -78,7 +85,6 @@ fn main() -> ExitCode {
                 && std::env::var_os("NO_COLOR").is_none(),
         )
         .init();
-    let cli = Cli::parse();
     match cli.command {
         Command::Broker(args) => run_broker(args),
         Command::Topics(args) => sluice::cli::finish(sluice::cli::topics::run(args)),

@@ -6,7 +6,7 @@
 //!
 //! | key | default | what Sluice does with it |
 //! |---|---|---|
-//! | `zookeeper.connect` | unset | unset (or empty): the single embedded node. Set: `host:port[,host:port...][/chroot]` as ZooKeeper's `ConnectStringParser` reads it (a host without a port is 2181); parsed into [`ClusterConfig::zookeeper`]. Clustered mode itself is not wired yet: the broker refuses to start with it |
+//! | `zookeeper.connect` | unset | unset (or empty): the single embedded node. Set: `host:port[,host:port...][/chroot]` as ZooKeeper's `ConnectStringParser` reads it (a host without a port is 2181); parsed into [`ClusterConfig::zookeeper`]: the broker joins that ZooKeeper cluster |
 //! | `zookeeper.session.timeout.ms` | `18000` | the session timeout asked of ZooKeeper (the server clamps it to 2..20 ticks) |
 //! | `zookeeper.connection.timeout.ms` | unset: `zookeeper.session.timeout.ms` | how long the broker waits for its first ZooKeeper session at start |
 //! | `broker.rack` | unset | this broker's rack in `/brokers/ids/<id>`, for rack-aware replica placement |
@@ -15,7 +15,7 @@
 //! | `replica.lag.time.max.ms` | `30000` | how long a follower may lag before it leaves the ISR (with replication) |
 //! | `unclean.leader.election.enable` | `false` | whether a replica outside the ISR may become leader (with replication) |
 //! | `controller.socket.timeout.ms` | `30000` | the controller's request timeout to brokers (with clustering) |
-//! | `num.replica.fetchers` | `1` | fetcher connections per source broker (with replication) |
+//! | `num.replica.fetchers` | `1` | validated; Sluice runs one fetcher per source broker on each shard that follows it (a shard's replicas share it), whatever the value |
 //! | `replica.fetch.max.bytes` | `1048576` | bytes a follower asks per partition (with replication) |
 //! | `replica.fetch.wait.max.ms` | `500` | a follower fetch's `max_wait_ms`; at most `replica.lag.time.max.ms` (Kafka's rule) |
 //! | `auto.leader.rebalance.enable` | `true` | whether the controller moves leadership back to preferred replicas (with replication) |

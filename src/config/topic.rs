@@ -140,14 +140,14 @@ const TOPIC_KEYS: &[KeySpec] = &[
     KeySpec::new("segment.jitter.ms", Long, 0, LONG_MAX, Text("0")).unused(),
     KeySpec::new("file.delete.delay.ms", Long, 0, LONG_MAX, Text("60000")).unused(),
     KeySpec::new("preallocate", Boolean, 0, 0, Text("false")).unused(),
+    // Read by the controller from the topic's config (cluster mode).
     KeySpec::new(
         "unclean.leader.election.enable",
         Boolean,
         0,
         0,
         Text("false"),
-    )
-    .unused(),
+    ),
     KeySpec::new(MESSAGE_DOWNCONVERSION_ENABLE, Boolean, 0, 0, Text("true")),
     KeySpec::new(MESSAGE_FORMAT_VERSION, Str, 0, 0, Text("3.0-IV1")),
     KeySpec::new(

@@ -72,7 +72,15 @@ impl GroupCoordinator {
             }
             return codes;
         }
-        if let Some(group) = self.groups.borrow_mut().get_mut(&group_id) {
+        // The group may have been dropped while the write was in flight (the
+        // periodic tick removes unused empty groups, and this one had no
+        // offsets yet): the offsets are in the log now, so they are in
+        // memory too, as a reload would find them.
+        {
+            let mut groups = self.groups.borrow_mut();
+            let group = groups
+                .entry(group_id.clone())
+                .or_insert_with(|| Group::new(group_id.clone(), partition, now));
             for (_, topic, p, value) in accepted {
                 group.offsets.insert(
                     (topic, p),

@@ -25,7 +25,7 @@ use kafka_protocol::ResponseError;
 use super::group_support::str_bytes;
 use super::{encode, HandlerError, Reply};
 use crate::broker::frontend;
-use crate::broker::messages::ControlRequest;
+use crate::broker::messages::{ControlRequest, ControlResponse};
 use crate::broker::shard::ShardState;
 use crate::cluster::TopicPartition;
 use crate::coordinator::{partition_for, OFFSETS_TOPIC};
@@ -80,6 +80,22 @@ fn lookup(shard: &ShardState, key: &StrBytes, key_type: i8) -> Coordinator {
     }
 }
 
+/// Whether a minute has passed since this shard last warned that the
+/// offsets topic could not be created.
+fn creation_warning_due() -> bool {
+    thread_local! {
+        static LAST_WARNING_MS: std::cell::Cell<i64> = const { std::cell::Cell::new(i64::MIN) };
+    }
+    let now = crate::clock::now_ms();
+    LAST_WARNING_MS.with(|last| {
+        let due = now.saturating_sub(last.get()) >= 60_000;
+        if due {
+            last.set(now);
+        }
+        due
+    })
+}
+
 pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
@@ -90,9 +106,23 @@ pub async fn handle(
         && shard.is_clustered()
         && shard.topics().get(OFFSETS_TOPIC).is_none()
     {
-        if let Err(error) = frontend::control::call(shard, ControlRequest::EnsureOffsetsTopic).await
-        {
-            tracing::warn!(%error, "creating {OFFSETS_TOPIC}");
+        match frontend::control::call(shard, ControlRequest::EnsureOffsetsTopic).await {
+            Ok(ControlResponse::TopicsCreated(outcomes)) => {
+                // Kafka refuses the topic while fewer brokers are alive than
+                // offsets.topic.replication.factor; the client keeps getting
+                // COORDINATOR_NOT_AVAILABLE and retries, so say why (once
+                // a minute: every client retries every second).
+                for outcome in outcomes {
+                    if let Some((error, message)) = &outcome.error {
+                        // Another broker's FindCoordinator created it first.
+                        if *error != ResponseError::TopicAlreadyExists && creation_warning_due() {
+                            tracing::warn!(%message, "cannot create {OFFSETS_TOPIC} yet: groups have no coordinator");
+                        }
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "creating {OFFSETS_TOPIC}"),
         }
     }
     let mut response = FindCoordinatorResponse::default();

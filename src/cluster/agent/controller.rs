@@ -137,12 +137,15 @@ impl ClusterAgent {
         let live: BTreeSet<i32> = view.brokers.keys().copied().collect();
         for topic in view.topics.values() {
             for (index, partition) in topic.partitions.iter().enumerate() {
-                let Some(target) = target_state(
-                    partition,
-                    &live,
-                    self.settings.unclean_leader_election,
-                    epoch.epoch,
-                ) else {
+                // The topic's `unclean.leader.election.enable`, else the
+                // broker's.
+                let unclean = topic
+                    .configs
+                    .get("unclean.leader.election.enable")
+                    .map_or(self.settings.unclean_leader_election, |v| {
+                        v.trim().eq_ignore_ascii_case("true")
+                    });
+                let Some(target) = target_state(partition, &live, unclean, epoch.epoch) else {
                     continue;
                 };
                 if !self.is_controller() {
