@@ -5,7 +5,9 @@
 #
 #  1. Produce throughput and latency, 1 KiB records, acks=all, to a topic
 #     with replication factor 3 beside one with replication factor 1,
-#     interleaved RF1 RF3 three times (`sluice perf produce` lines).
+#     interleaved RF1 RF3 three times (`sluice perf produce` lines), at
+#     full speed and then at a fixed RATE (default 20000 records/s) for
+#     DURATION (default 10s).
 #  2. Follower catch-up: stop one broker, produce CATCHUP_MB to the RF3
 #     topic, start it again and time until it is back in every ISR.
 #  3. Failover: kill -9 the leader of a partition and time until a
@@ -21,6 +23,8 @@ cd "$(dirname "$0")/../.."
 SLUICE=${SLUICE_BIN:-target/release/sluice}
 RECORDS=${1:-300000}
 CATCHUP_MB=${2:-500}
+RATE=${RATE:-20000}
+DURATION=${DURATION:-10s}
 SESSION_MS=${SESSION_MS:-6000}
 WORK=$(mktemp -d "${SLUICE_BENCH_DIR:-/tmp}/sluice-replication.XXXXXX")
 BASE=$((20000 + RANDOM % 20000))
@@ -87,6 +91,16 @@ for run in 1 2 3; do
         "$SLUICE" perf produce --bootstrap-server "$BOOT" --topic "$topic" --record-size 1024 \
             --num-records "$RECORDS" --throughput -1 \
             --producer-props acks=all linger.ms=5 2>/dev/null | tail -1
+    done
+done
+
+echo "== 1b. the same at a fixed $RATE records/s for $DURATION (latency below saturation)"
+for run in 1 2 3; do
+    for topic in rf1 rf3; do
+        printf '%s run %s: ' "$topic" "$run"
+        "$SLUICE" perf produce --bootstrap-server "$BOOT" --topic "$topic" --record-size 1024 \
+            --throughput "$RATE" --duration "$DURATION" \
+            --producer-props acks=all linger.ms=1 2>/dev/null | tail -1
     done
 done
 

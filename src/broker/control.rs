@@ -22,8 +22,9 @@ use super::messages::{
 };
 use super::shard::ShardState;
 use crate::cluster::agent::ClusterAgent;
+use crate::cluster::agent::ElectionOutcome;
 use crate::cluster::topics::{validate_topic_name, PARTITIONS_PER_TOPIC_MAX};
-use crate::cluster::{TopicInfo, TopicStore, TopicTable};
+use crate::cluster::{TopicInfo, TopicPartition, TopicStore, TopicTable};
 use crate::config::validate_topic_config;
 
 /// Producer ids are handed out from blocks whose end is persisted first, so
@@ -122,6 +123,9 @@ impl ControlService {
                 self.alter_topic_configs(shard, changes, validate_only)
                     .await,
             ),
+            ControlRequest::ElectLeaders { partitions, .. } => {
+                ControlResponse::LeadersElected(Ok(solo_elections(shard, partitions)))
+            }
         }
     }
 
@@ -459,4 +463,38 @@ fn write_durably(path: &std::path::Path, text: &str) -> std::io::Result<()> {
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+/// ElectLeaders on the embedded node: each partition's one replica, this
+/// broker, already leads it (`ELECTION_NOT_NEEDED`), as on a one-broker
+/// Kafka; asked for every partition, there is nothing to report.
+fn solo_elections(
+    shard: &ShardState,
+    partitions: Option<Vec<TopicPartition>>,
+) -> Vec<ElectionOutcome> {
+    let topics = shard.topics();
+    partitions
+        .unwrap_or_default()
+        .into_iter()
+        .map(|partition| {
+            let known = topics
+                .get(&partition.topic)
+                .is_some_and(|t| (0..t.partitions).contains(&partition.partition));
+            let error = if known {
+                (
+                    ResponseError::ElectionNotNeeded,
+                    "Leader election not needed for topic partition.".to_string(),
+                )
+            } else {
+                (
+                    ResponseError::UnknownTopicOrPartition,
+                    "This server does not host this topic-partition.".to_string(),
+                )
+            };
+            ElectionOutcome {
+                partition,
+                error: Some(error),
+            }
+        })
+        .collect()
 }

@@ -17,6 +17,7 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::config_edit::ConfigEdit;
+use crate::cluster::agent::{Election, ElectionOutcome};
 use crate::cluster::{ClusterView, TopicPartition, TopicTable};
 use crate::coordinator::calls::{GroupCall, GroupReply};
 use crate::partition::ProduceOutcome;
@@ -153,6 +154,12 @@ pub enum ControlRequest {
         changes: Vec<(String, ConfigEdit)>,
         validate_only: bool,
     },
+    /// ElectLeaders (None: every partition); answered with
+    /// `LeadersElected`.
+    ElectLeaders {
+        election: Election,
+        partitions: Option<Vec<TopicPartition>>,
+    },
 }
 
 pub enum ControlResponse {
@@ -162,6 +169,8 @@ pub enum ControlResponse {
     ProducerId(Result<i64, String>),
     IsrAltered(Result<(), String>),
     TopicConfigsAltered(Vec<Result<(), (ResponseError, String)>>),
+    /// Err: this broker is not the controller (`NOT_CONTROLLER`).
+    LeadersElected(Result<Vec<ElectionOutcome>, ResponseError>),
 }
 
 #[derive(Clone, Debug)]

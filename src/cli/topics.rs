@@ -77,6 +77,13 @@ pub struct TopicsArgs {
     /// Leave internal topics (`__consumer_offsets`) out of --list/--describe.
     #[arg(long = "exclude-internal")]
     pub exclude_internal: bool,
+    /// With --describe: only partitions whose ISR is smaller than their
+    /// replica set (their lines only, as Kafka prints them).
+    #[arg(long = "under-replicated-partitions")]
+    pub under_replicated_partitions: bool,
+    /// With --describe: only partitions without a live leader.
+    #[arg(long = "unavailable-partitions")]
+    pub unavailable_partitions: bool,
 }
 
 pub fn run(mut args: TopicsArgs) -> Result<(), CliError> {
@@ -91,6 +98,11 @@ pub fn run(mut args: TopicsArgs) -> Result<(), CliError> {
     if actions.iter().filter(|a| **a).count() != 1 {
         return Err(CliError::Usage(
             "Command must include exactly one action: --list, --describe, --create, --alter or --delete".into(),
+        ));
+    }
+    if (args.under_replicated_partitions || args.unavailable_partitions) && !args.describe {
+        return Err(CliError::Usage(
+            "--under-replicated-partitions and --unavailable-partitions go with --describe".into(),
         ));
     }
     let needs_topic = args.create || args.delete || args.alter;
@@ -243,6 +255,22 @@ fn describe(args: &TopicsArgs, wire: &mut WireClient) -> Result<(), CliError> {
     if topics.is_empty() {
         return Ok(());
     }
+    if args.under_replicated_partitions || args.unavailable_partitions {
+        for topic in &topics {
+            let mut partitions: Vec<_> = topic.partitions.iter().collect();
+            partitions.sort_by_key(|p| p.partition_index);
+            for p in partitions {
+                let under = p.isr_nodes.len() < p.replica_nodes.len();
+                let unavailable = p.leader_id.0 < 0 || p.error_code != 0;
+                if (args.under_replicated_partitions && under)
+                    || (args.unavailable_partitions && unavailable)
+                {
+                    println!("{}", partition_line(name_of(topic), p));
+                }
+            }
+        }
+        return Ok(());
+    }
     let request = DescribeConfigsRequest::default().with_resources(
         topics
             .iter()
@@ -289,27 +317,35 @@ fn describe(args: &TopicsArgs, wire: &mut WireClient) -> Result<(), CliError> {
             partitions.len()
         );
         for p in partitions {
-            let ids = |nodes: &[kafka_protocol::messages::BrokerId]| {
-                nodes
-                    .iter()
-                    .map(|n| n.0.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
-            let leader = if p.leader_id.0 < 0 {
-                "none".to_string()
-            } else {
-                p.leader_id.0.to_string()
-            };
-            println!(
-                "\tTopic: {name}\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}\tElr: N/A\tLastKnownElr: N/A",
-                p.partition_index,
-                ids(&p.replica_nodes),
-                ids(&p.isr_nodes)
-            );
+            println!("{}", partition_line(name, p));
         }
     }
     Ok(())
+}
+
+/// One partition's line of --describe, as Kafka prints it.
+fn partition_line(
+    name: &str,
+    p: &kafka_protocol::messages::metadata_response::MetadataResponsePartition,
+) -> String {
+    let ids = |nodes: &[kafka_protocol::messages::BrokerId]| {
+        nodes
+            .iter()
+            .map(|n| n.0.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let leader = if p.leader_id.0 < 0 {
+        "none".to_string()
+    } else {
+        p.leader_id.0.to_string()
+    };
+    format!(
+        "\tTopic: {name}\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}\tElr: N/A\tLastKnownElr: N/A",
+        p.partition_index,
+        ids(&p.replica_nodes),
+        ids(&p.isr_nodes)
+    )
 }
 
 /// Kafka prints topic ids in its URL-safe base64 form, not as a UUID.

@@ -18,7 +18,9 @@
 //! | `num.replica.fetchers` | `1` | validated; Sluice runs one fetcher per source broker on each shard that follows it (a shard's replicas share it), whatever the value |
 //! | `replica.fetch.max.bytes` | `1048576` | bytes a follower asks per partition (with replication) |
 //! | `replica.fetch.wait.max.ms` | `500` | a follower fetch's `max_wait_ms`; at most `replica.lag.time.max.ms` (Kafka's rule) |
-//! | `auto.leader.rebalance.enable` | `true` | whether the controller moves leadership back to preferred replicas (with replication) |
+//! | `auto.leader.rebalance.enable` | `true` | whether the controller moves leadership back to preferred replicas |
+//! | `leader.imbalance.check.interval.seconds` | `300` | how often the controller looks for leaderships off their preferred replica |
+//! | `leader.imbalance.per.broker.percentage` | `10` | the share of a broker's preferred leaderships held elsewhere above which the controller moves them back |
 //! | `inter.broker.listener.name` | unset: the listener named `PLAINTEXT` | the advertised listener brokers use to reach each other; in clustered mode it must be among `advertised.listeners`, as Kafka requires |
 
 use super::keys::*;
@@ -101,6 +103,10 @@ pub struct ClusterConfig {
     pub replica_fetch_wait_max_ms: u64,
     /// `auto.leader.rebalance.enable`.
     pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds`.
+    pub leader_imbalance_check_interval_s: u64,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub leader_imbalance_per_broker_percentage: u32,
     /// `inter.broker.listener.name`, else `PLAINTEXT`.
     pub inter_broker_listener_name: String,
     /// The advertised listener of that name; always Some in clustered mode.
@@ -306,6 +312,11 @@ impl Resolver<'_> {
             replica_fetch_bytes_max: self.number(REPLICA_FETCH_MAX_BYTES) as usize,
             replica_fetch_wait_max_ms: replica_fetch_wait_max_ms as u64,
             auto_leader_rebalance_enable: self.boolean(AUTO_LEADER_REBALANCE_ENABLE),
+            leader_imbalance_check_interval_s: self.number(LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS)
+                as u64,
+            leader_imbalance_per_broker_percentage: self
+                .number(LEADER_IMBALANCE_PER_BROKER_PERCENTAGE)
+                as u32,
             inter_broker_listener_name,
             inter_broker_listener,
         })

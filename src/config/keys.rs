@@ -48,6 +48,10 @@ pub(super) const NUM_REPLICA_FETCHERS: &str = "num.replica.fetchers";
 pub(super) const REPLICA_FETCH_MAX_BYTES: &str = "replica.fetch.max.bytes";
 pub(super) const REPLICA_FETCH_WAIT_MAX_MS: &str = "replica.fetch.wait.max.ms";
 pub(super) const AUTO_LEADER_REBALANCE_ENABLE: &str = "auto.leader.rebalance.enable";
+pub(super) const LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS: &str =
+    "leader.imbalance.check.interval.seconds";
+pub(super) const LEADER_IMBALANCE_PER_BROKER_PERCENTAGE: &str =
+    "leader.imbalance.per.broker.percentage";
 pub(super) const INTER_BROKER_LISTENER_NAME: &str = "inter.broker.listener.name";
 pub(super) const GROUP_INITIAL_REBALANCE_DELAY_MS: &str = "group.initial.rebalance.delay.ms";
 pub(super) const GROUP_MIN_SESSION_TIMEOUT_MS: &str = "group.min.session.timeout.ms";
@@ -268,6 +272,20 @@ pub(super) const KEYS: &[KeySpec] = &[
     KeySpec::new(REPLICA_FETCH_MAX_BYTES, Int, 0, INT_MAX, Text("1048576")),
     KeySpec::new(REPLICA_FETCH_WAIT_MAX_MS, Int, 0, INT_MAX, Text("500")),
     KeySpec::new(AUTO_LEADER_REBALANCE_ENABLE, Boolean, 0, 0, Text("true")),
+    KeySpec::new(
+        LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS,
+        Long,
+        1,
+        LONG_MAX,
+        Text("300"),
+    ),
+    KeySpec::new(
+        LEADER_IMBALANCE_PER_BROKER_PERCENTAGE,
+        Int,
+        0,
+        INT_MAX,
+        Text("10"),
+    ),
     KeySpec::text(INTER_BROKER_LISTENER_NAME, Null),
     KeySpec::new(
         GROUP_INITIAL_REBALANCE_DELAY_MS,

@@ -15,6 +15,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod group_support;
@@ -187,6 +188,11 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
         min: 0,
         max: 2,
     },
+    ApiSupport {
+        key: ApiKey::ElectLeaders,
+        min: 0,
+        max: 2,
+    },
 ];
 
 pub fn support_for(key: ApiKey) -> Option<ApiSupport> {
@@ -310,6 +316,7 @@ pub async fn dispatch(shard: &Rc<ShardState>, client: &ClientInfo, frame: Bytes)
         RequestKind::DescribeCluster(r) => {
             describe_cluster::handle(shard, &header, version, r).await
         }
+        RequestKind::ElectLeaders(r) => elect_leaders::handle(shard, &header, version, r).await,
         RequestKind::IncrementalAlterConfigs(r) => {
             incremental_alter_configs::handle(shard, &header, version, r).await
         }

@@ -36,6 +36,10 @@ pub(super) async fn start_agent(state: &Rc<ShardState>) -> Result<Rc<ClusterAgen
         rack: config.cluster.broker_rack.clone(),
         advertised: config.advertised_listeners.clone(),
         unclean_leader_election: config.cluster.unclean_leader_election_enable,
+        leader_rebalance_interval: config.cluster.auto_leader_rebalance_enable.then(|| {
+            std::time::Duration::from_secs(config.cluster.leader_imbalance_check_interval_s)
+        }),
+        leader_imbalance_percentage: config.cluster.leader_imbalance_per_broker_percentage,
     };
     let agent = ClusterAgent::start(zookeeper, settings, stored_cluster_id(config))
         .await

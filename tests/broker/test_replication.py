@@ -56,9 +56,9 @@ def partition_state(bootstrap, topic, partition=0):
     return p.leader, sorted(p.replicas), sorted(p.isrs)
 
 
-def describe(bootstrap, topic):
+def describe(bootstrap, topic, *flags):
     out = subprocess.run(
-        [str(SLUICE_BIN), "topics", "--describe", "--topic", topic, "--bootstrap-server", bootstrap],
+        [str(SLUICE_BIN), "topics", "--describe", "--topic", topic, "--bootstrap-server", bootstrap, *flags],
         capture_output=True,
         text=True,
         timeout=60,
@@ -154,6 +154,8 @@ def test_quickstart_step_6_kill_the_leader(cluster_factory):
     (line,) = describe(survivor.bootstrap, "my-replicated-topic")
     assert f"Leader: {state[0]}" in line and "Replicas: " in line, line
     assert str(leader) not in line.split("Isr:")[1].split()[0].split(","), line
+    assert describe(survivor.bootstrap, "my-replicated-topic", "--under-replicated-partitions") == [line]
+    assert describe(survivor.bootstrap, "my-replicated-topic", "--unavailable-partitions") == []
     got = consume_all(survivor.bootstrap, "my-replicated-topic", 2)
     assert [v for _, _, v in got] == [b"my test message 1", b"my test message 2"]
     # The killed broker comes back and rejoins the ISR.
@@ -162,6 +164,7 @@ def test_quickstart_step_6_kill_the_leader(cluster_factory):
         "the restarted broker back in the ISR",
         lambda: (s := partition_state(survivor.bootstrap, "my-replicated-topic")) and s[2] == [1, 2, 3],
     )
+    assert describe(survivor.bootstrap, "my-replicated-topic", "--under-replicated-partitions") == []
 
 
 @pytest.mark.timeout(900)
@@ -367,3 +370,113 @@ def test_a_group_keeps_consuming_when_its_coordinator_dies(cluster_factory):
     consumer.commit(asynchronous=False)
     consumer.close()
     assert len(seen) == 4000, len(seen)
+
+
+def leaders_back_to_preferred(cluster, topic, partitions):
+    """Kills and restarts the preferred leader of every partition of a
+    3-partition RF3 topic placed round-robin, so that every partition it
+    prefers is led by another broker; returns that broker."""
+    bootstrap = cluster.bootstrap
+    states = [partition_state(bootstrap, topic, p) for p in range(partitions)]
+    victim = states[0][0]
+    cluster.broker(victim).kill()
+    survivor = next(b for b in cluster.running())
+    wait_until(
+        "leaderships moved off the killed broker",
+        lambda: all(
+            (s := partition_state(survivor.bootstrap, topic, p)) and s[0] not in (-1, victim)
+            for p in range(partitions)
+        ),
+    )
+    cluster.broker(victim).start()
+    cluster.wait_registered()
+    wait_until(
+        "the restarted broker back in every ISR",
+        lambda: all(
+            (s := partition_state(bootstrap, topic, p)) and victim in s[2] for p in range(partitions)
+        ),
+    )
+    return victim
+
+
+def preferred_replica(bootstrap, topic, partition):
+    metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10)
+    return metadata.topics[topic].partitions[partition].replicas[0]
+
+
+@pytest.mark.timeout(300)
+def test_elect_leaders_moves_leadership_back_to_the_preferred_replica(cluster_factory):
+    from confluent_kafka import ElectionType
+
+    cluster = cluster_factory(size=3, overrides=OVERRIDES + ["auto.leader.rebalance.enable=false"])
+    bootstrap = cluster.bootstrap
+    create(bootstrap, "elect", partitions=3)
+    victim = leaders_back_to_preferred(cluster, "elect", 3)
+    moved = [
+        p for p in range(3) if preferred_replica(bootstrap, "elect", p) == victim
+    ]
+    assert moved and all(partition_state(bootstrap, "elect", p)[0] != victim for p in moved)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    # Without automatic rebalancing the leaderships stay where they went.
+    time.sleep(3)
+    assert all(partition_state(bootstrap, "elect", p)[0] != victim for p in moved)
+    asked = [TopicPartition("elect", p) for p in range(3)]
+    results = admin.elect_leaders(ElectionType.PREFERRED, asked).result(timeout=60)
+    by_partition = {tp.partition: error for tp, error in results.items()}
+    for p in range(3):
+        if p in moved:
+            assert by_partition[p] is None, (p, by_partition[p])
+        else:
+            assert by_partition[p] is not None
+            assert by_partition[p].code() == KafkaError.ELECTION_NOT_NEEDED
+    wait_until(
+        "every partition led by its preferred replica",
+        lambda: all(
+            (s := partition_state(bootstrap, "elect", p)) and s[0] == preferred_replica(bootstrap, "elect", p)
+            for p in range(3)
+        ),
+    )
+    # Again: nothing to do; for every partition, nothing to report.
+    results = admin.elect_leaders(ElectionType.PREFERRED, asked).result(timeout=60)
+    assert all(
+        error is not None and error.code() == KafkaError.ELECTION_NOT_NEEDED
+        for error in results.values()
+    )
+    assert admin.elect_leaders(ElectionType.PREFERRED, None).result(timeout=60) == {}
+    # An unknown partition, and an unclean election where leaders are live.
+    results = admin.elect_leaders(ElectionType.PREFERRED, [TopicPartition("elect", 9)]).result(timeout=60)
+    assert list(results.values())[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+    results = admin.elect_leaders(ElectionType.UNCLEAN, asked[:1]).result(timeout=60)
+    assert list(results.values())[0].code() == KafkaError.ELECTION_NOT_NEEDED
+
+
+@pytest.mark.timeout(300)
+def test_the_controller_moves_leadership_back_by_itself(cluster_factory):
+    cluster = cluster_factory(
+        size=3,
+        overrides=OVERRIDES
+        + ["leader.imbalance.check.interval.seconds=1", "leader.imbalance.per.broker.percentage=0"],
+    )
+    bootstrap = cluster.bootstrap
+    create(bootstrap, "rebalanced", partitions=3)
+    leaders_back_to_preferred(cluster, "rebalanced", 3)
+    wait_until(
+        "every partition led by its preferred replica again",
+        lambda: all(
+            (s := partition_state(bootstrap, "rebalanced", p))
+            and s[0] == preferred_replica(bootstrap, "rebalanced", p)
+            for p in range(3)
+        ),
+    )
+
+
+def test_elect_leaders_on_the_embedded_node(broker):
+    from confluent_kafka import ElectionType
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("solo-elect", 2, 1)])["solo-elect"].result(timeout=60)
+    results = admin.elect_leaders(
+        ElectionType.PREFERRED, [TopicPartition("solo-elect", 0), TopicPartition("solo-elect", 5)]
+    ).result(timeout=60)
+    codes = {tp.partition: error.code() for tp, error in results.items()}
+    assert codes == {0: KafkaError.ELECTION_NOT_NEEDED, 5: KafkaError.UNKNOWN_TOPIC_OR_PART}

@@ -71,6 +71,10 @@ pub(super) async fn handle(
                 .alter_isr(&partition, leader_epoch, isr, state_version)
                 .await,
         ),
+        ControlRequest::ElectLeaders {
+            election,
+            partitions,
+        } => ControlResponse::LeadersElected(agent.elect_leaders(election, partitions).await),
     }
 }
 
@@ -90,6 +94,9 @@ pub(super) fn not_ready(request: ControlRequest) -> ControlResponse {
         }
         ControlRequest::AlterIsr { .. } => {
             ControlResponse::IsrAltered(Err("the broker has not joined its cluster yet".into()))
+        }
+        ControlRequest::ElectLeaders { .. } => {
+            ControlResponse::LeadersElected(Err(ResponseError::NotController))
         }
     }
 }

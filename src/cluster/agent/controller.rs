@@ -158,14 +158,17 @@ impl ClusterAgent {
         Ok(())
     }
 
-    async fn write_state(
+    /// Writes `target` as the partition's state, fenced by the controller
+    /// epoch and conditional on the state read; false when either was stale
+    /// (the watch brings the news, the next pass decides again).
+    pub(super) async fn write_state(
         &self,
         topic: &str,
         partition: i32,
         current: &PartitionView,
         target: &PartitionState,
         epoch: ControllerEpoch,
-    ) -> Result<(), AgentError> {
+    ) -> Result<bool, AgentError> {
         let path = znodes::partition_state_path(topic, partition);
         let write = if current.has_state() {
             ZkOp::SetData {
@@ -201,16 +204,16 @@ impl ClusterAgent {
                         "partition leader"
                     );
                 }
-                Ok(())
+                Ok(true)
             }
             Err(ZkError::BadVersion { path: failed }) if failed == znodes::CONTROLLER_EPOCH => {
                 tracing::warn!("another controller was elected");
                 self.resign();
-                Ok(())
+                Ok(false)
             }
             // A stale state: its watch brings the new one, the next pass
             // decides again.
-            Err(ZkError::BadVersion { .. }) | Err(ZkError::NodeExists { .. }) => Ok(()),
+            Err(ZkError::BadVersion { .. }) | Err(ZkError::NodeExists { .. }) => Ok(false),
             Err(error) => Err(error.into()),
         }
     }

@@ -33,10 +33,12 @@
 
 mod admin;
 mod controller;
+mod election;
 mod reader;
 mod watches;
 
 pub use admin::{NewTopicPlan, Refusal};
+pub use election::{Election, ElectionOutcome};
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -69,6 +71,12 @@ pub struct AgentSettings {
     /// The advertised listeners, registered in `/brokers/ids/<id>`.
     pub advertised: Vec<Listener>,
     pub unclean_leader_election: bool,
+    /// How often the controller moves leaderships back to preferred
+    /// replicas (`leader.imbalance.check.interval.seconds`); None when
+    /// `auto.leader.rebalance.enable` is false.
+    pub leader_rebalance_interval: Option<Duration>,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub leader_imbalance_percentage: u32,
 }
 
 /// Why the agent cannot go on.
@@ -197,16 +205,52 @@ impl ClusterAgent {
         if let Err(error) = self.join_cluster().await {
             tracing::error!(%error, "registering in ZooKeeper failed; retrying when the session is back");
         }
+        let mut next_rebalance = self
+            .settings
+            .leader_rebalance_interval
+            .map(|interval| std::time::Instant::now() + interval);
         loop {
             published = self.publish_if_new(publish, published).await;
+            if let (Some(due), Some(interval)) =
+                (next_rebalance, self.settings.leader_rebalance_interval)
+            {
+                if std::time::Instant::now() >= due {
+                    self.rebalance_leaders(self.settings.leader_imbalance_percentage)
+                        .await;
+                    next_rebalance = Some(std::time::Instant::now() + interval);
+                    continue;
+                }
+            }
+            // The next ZooKeeper event, or the rebalance timer.
+            let wait_for_rebalance = async {
+                match next_rebalance {
+                    Some(due) => {
+                        glommio::timer::sleep(
+                            due.saturating_duration_since(std::time::Instant::now()),
+                        )
+                        .await
+                    }
+                    None => futures::future::pending::<()>().await,
+                }
+            };
             let event = {
                 let next = futures::future::select(
-                    Box::pin(events.next()),
+                    Box::pin(futures::future::select(
+                        Box::pin(events.next()),
+                        Box::pin(wait_for_rebalance),
+                    )),
                     Box::pin(shutdown.requested()),
                 )
                 .await;
                 match next {
-                    futures::future::Either::Left((Some(event), _)) => event,
+                    futures::future::Either::Left((
+                        futures::future::Either::Left((Some(event), _)),
+                        _,
+                    )) => event,
+                    // The timer: the check at the top of the loop runs it.
+                    futures::future::Either::Left((futures::future::Either::Right(_), _)) => {
+                        continue
+                    }
                     _ => return,
                 }
             };
