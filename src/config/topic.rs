@@ -85,6 +85,7 @@ pub(super) const MESSAGE_TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after
 pub(super) const MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS: &str = "message.timestamp.difference.max.ms";
 pub(super) const MESSAGE_FORMAT_VERSION: &str = "message.format.version";
 pub(super) const MESSAGE_DOWNCONVERSION_ENABLE: &str = "message.downconversion.enable";
+pub(super) const UNCLEAN_LEADER_ELECTION_ENABLE: &str = "unclean.leader.election.enable";
 pub(super) const DELETE_RETENTION_MS: &str = "delete.retention.ms";
 pub(super) const MIN_COMPACTION_LAG_MS: &str = "min.compaction.lag.ms";
 pub(super) const MAX_COMPACTION_LAG_MS: &str = "max.compaction.lag.ms";
@@ -140,14 +141,8 @@ const TOPIC_KEYS: &[KeySpec] = &[
     KeySpec::new("segment.jitter.ms", Long, 0, LONG_MAX, Text("0")).unused(),
     KeySpec::new("file.delete.delay.ms", Long, 0, LONG_MAX, Text("60000")).unused(),
     KeySpec::new("preallocate", Boolean, 0, 0, Text("false")).unused(),
-    // Read by the controller from the topic's config (cluster mode).
-    KeySpec::new(
-        "unclean.leader.election.enable",
-        Boolean,
-        0,
-        0,
-        Text("false"),
-    ),
+    // The controller reads it from the topic's config znode (cluster mode).
+    KeySpec::new(UNCLEAN_LEADER_ELECTION_ENABLE, Boolean, 0, 0, Text("false")),
     KeySpec::new(MESSAGE_DOWNCONVERSION_ENABLE, Boolean, 0, 0, Text("true")),
     KeySpec::new(MESSAGE_FORMAT_VERSION, Str, 0, 0, Text("3.0-IV1")),
     KeySpec::new(
@@ -274,6 +269,8 @@ pub struct TopicConfig {
     pub message_format_version: String,
     /// `message.downconversion.enable`.
     pub message_downconversion_enable: bool,
+    /// `unclean.leader.election.enable` (the broker's by default).
+    pub unclean_leader_election_enable: bool,
     pub delete_retention_ms: i64,
     pub min_compaction_lag_ms: i64,
     pub max_compaction_lag_ms: i64,
@@ -306,6 +303,7 @@ impl Default for TopicConfig {
             message_timestamp_difference_max_ms: i64::MAX,
             message_format_version: "3.0-IV1".to_string(),
             message_downconversion_enable: true,
+            unclean_leader_election_enable: false,
             delete_retention_ms: 86_400_000,
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
@@ -362,6 +360,7 @@ impl TopicConfig {
                 self.message_timestamp_difference_max_ms = number
             }
             MESSAGE_DOWNCONVERSION_ENABLE => self.message_downconversion_enable = flag,
+            UNCLEAN_LEADER_ELECTION_ENABLE => self.unclean_leader_election_enable = flag,
             MESSAGE_FORMAT_VERSION => {
                 if record_format_magic(text).is_none() {
                     return Err(invalid(format!("Version `{text}` is not a valid version")));
@@ -467,6 +466,7 @@ impl TopicConfig {
             }
             MESSAGE_FORMAT_VERSION => self.message_format_version.clone(),
             MESSAGE_DOWNCONVERSION_ENABLE => self.message_downconversion_enable.to_string(),
+            UNCLEAN_LEADER_ELECTION_ENABLE => self.unclean_leader_election_enable.to_string(),
             DELETE_RETENTION_MS => self.delete_retention_ms.to_string(),
             MIN_COMPACTION_LAG_MS => self.min_compaction_lag_ms.to_string(),
             MAX_COMPACTION_LAG_MS => self.max_compaction_lag_ms.to_string(),
@@ -552,6 +552,7 @@ impl TopicDefaults {
             index_interval_bytes: broker.index_interval_bytes,
             max_message_bytes: broker.message_bytes_max,
             min_insync_replicas: broker.cluster.min_insync_replicas,
+            unclean_leader_election_enable: broker.cluster.unclean_leader_election_enable,
             delete_retention_ms: broker.cleaner.delete_retention_ms,
             min_compaction_lag_ms: broker.cleaner.min_compaction_lag_ms,
             max_compaction_lag_ms: broker.cleaner.max_compaction_lag_ms,
