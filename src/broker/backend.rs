@@ -22,7 +22,7 @@ use super::error::BrokerError;
 use super::frontend;
 use super::messages::{
     ControlRequest, ControlResponse, DeleteRecordsOutcome, OffsetOutcome, ReadOutcome, ReadPart,
-    ShardRequest, ShardResponse,
+    ReplicaSize, ShardRequest, ShardResponse,
 };
 use super::shard::ShardState;
 use crate::clock::now_ms;
@@ -370,6 +370,9 @@ impl ShardHandler<ShardRequest, ShardResponse> for Backend {
                 }
                 ShardResponse::Read(outcomes)
             }
+            ShardRequest::ReplicaSizes { wanted } => {
+                ShardResponse::ReplicaSizes(replica_sizes(partitions, wanted.as_deref()))
+            }
             ShardRequest::EpochEndOffsets { parts } => ShardResponse::EpochEndOffsets(
                 parts
                     .iter()
@@ -418,4 +421,30 @@ impl ShardHandler<ShardRequest, ShardResponse> for Backend {
             },
         }
     }
+}
+
+/// The replicas this shard holds, every one or those in `wanted`.
+pub fn replica_sizes(
+    partitions: &PartitionManager,
+    wanted: Option<&[TopicPartition]>,
+) -> Vec<ReplicaSize> {
+    partitions
+        .owned()
+        .iter()
+        .filter(|p| {
+            wanted.is_none_or(|w| {
+                w.iter()
+                    .any(|tp| *tp.topic == *p.topic && tp.partition == p.index)
+            })
+        })
+        .map(|p| {
+            let end = i64::try_from(p.log.log_end_offset()).unwrap_or(i64::MAX);
+            let high_watermark = i64::try_from(p.high_watermark()).unwrap_or(i64::MAX);
+            ReplicaSize {
+                partition: TopicPartition::new(p.topic.clone(), p.index),
+                size_bytes: p.log.size_bytes(),
+                offset_lag: (high_watermark - end).max(0),
+            }
+        })
+        .collect()
 }

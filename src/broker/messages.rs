@@ -58,6 +58,11 @@ pub enum ShardRequest {
     EpochEndOffsets {
         parts: Vec<(TopicPartition, i32, i32)>,
     },
+    /// DescribeLogDirs: the replicas this shard holds (leading or
+    /// following), every one or those named.
+    ReplicaSizes {
+        wanted: Option<Vec<TopicPartition>>,
+    },
     /// A consumer-group request for a group this shard coordinates.
     Group(GroupCall),
     /// A group request that may wait (JoinGroup, SyncGroup): answered at
@@ -85,6 +90,18 @@ pub enum ShardResponse {
     EpochEndOffsets(Vec<(i16, i32, i64)>),
     Group(GroupReply),
     Parked,
+    ReplicaSizes(Vec<ReplicaSize>),
+}
+
+/// One replica this broker holds, for DescribeLogDirs.
+#[derive(Clone, Debug)]
+pub struct ReplicaSize {
+    pub partition: TopicPartition,
+    /// Bytes of all its segments.
+    pub size_bytes: u64,
+    /// How far its log end is behind its high watermark (0 once caught up;
+    /// Kafka's `offset_lag` of a current log).
+    pub offset_lag: i64,
 }
 
 /// One partition of a fetch: where to read and how much.

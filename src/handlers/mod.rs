@@ -15,6 +15,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
 pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
@@ -193,6 +194,11 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
         min: 0,
         max: 2,
     },
+    ApiSupport {
+        key: ApiKey::DescribeLogDirs,
+        min: 1,
+        max: 4,
+    },
 ];
 
 pub fn support_for(key: ApiKey) -> Option<ApiSupport> {
@@ -317,6 +323,9 @@ pub async fn dispatch(shard: &Rc<ShardState>, client: &ClientInfo, frame: Bytes)
             describe_cluster::handle(shard, &header, version, r).await
         }
         RequestKind::ElectLeaders(r) => elect_leaders::handle(shard, &header, version, r).await,
+        RequestKind::DescribeLogDirs(r) => {
+            describe_log_dirs::handle(shard, &header, version, r).await
+        }
         RequestKind::IncrementalAlterConfigs(r) => {
             incremental_alter_configs::handle(shard, &header, version, r).await
         }

@@ -480,3 +480,48 @@ def test_elect_leaders_on_the_embedded_node(broker):
     ).result(timeout=60)
     codes = {tp.partition: error.code() for tp, error in results.items()}
     assert codes == {0: KafkaError.ELECTION_NOT_NEEDED, 5: KafkaError.UNKNOWN_TOPIC_OR_PART}
+
+
+@pytest.mark.timeout(300)
+def test_describe_log_dirs_reports_every_replica(cluster_factory):
+    """kafka-python's describe_log_dirs (DescribeLogDirs v4) to each broker:
+    every replica of an RF3 topic, leader or follower, with its size (the
+    same on all three: the replicas are byte-identical) and no lag; the
+    directory's total and usable bytes; a partition nobody holds left out."""
+    from kafka.admin import KafkaAdminClient
+
+    cluster = cluster_factory(size=3, overrides=OVERRIDES)
+    bootstrap = cluster.bootstrap
+    create(bootstrap, "sized", partitions=2)
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for i in range(2000):
+        producer.produce("sized", value=b"%06d" % i * 20, partition=i % 2)
+    assert producer.flush(60) == 0
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+
+        def sizes():
+            found = {}
+            for answer in admin.describe_log_dirs({"sized": [0, 1, 7]}):
+                (log_dir,) = answer["log_dirs"]
+                assert log_dir["error_code"] == 0
+                assert log_dir["total_bytes"] >= log_dir["usable_bytes"] > 0
+                for topic in log_dir["topics"]:
+                    assert topic["name"] == "sized"
+                    for p in topic["partitions"]:
+                        assert p["offset_lag"] == 0 and not p["is_future_key"]
+                        found[(answer["broker"], p["partition_index"])] = p["partition_size"]
+            return found
+
+        found = wait_until(
+            "every replica the same size",
+            lambda: (
+                (s := sizes())
+                and sorted(s) == [(b, p) for b in (1, 2, 3) for p in (0, 1)]
+                and all(s[(b, p)] == s[(1, p)] > 0 for b in (1, 2, 3) for p in (0, 1))
+                and s
+            ),
+        )
+        assert all(partition != 7 for _, partition in found)
+    finally:
+        admin.close()

@@ -11,8 +11,9 @@ use sluice_shards::ShardId;
 
 use super::{by_owner, scatter, Slotted};
 use crate::broker::backend;
+use crate::broker::error::BrokerError;
 use crate::broker::messages::{
-    DeleteRecordsOutcome, OffsetOutcome, ReadPart, ShardRequest, ShardResponse,
+    DeleteRecordsOutcome, OffsetOutcome, ReadPart, ReplicaSize, ShardRequest, ShardResponse,
 };
 use crate::broker::shard::ShardState;
 use crate::cluster::{Owner, TopicPartition};
@@ -290,4 +291,45 @@ pub async fn epoch_end_offsets(
         |_| (ResponseError::NotLeaderOrFollower.code(), -1, -1),
     )
     .await
+}
+
+/// Every replica this broker holds, on every shard (DescribeLogDirs), or
+/// those of `wanted`.
+pub async fn replica_sizes(
+    shard: &ShardState,
+    wanted: Option<Vec<TopicPartition>>,
+) -> Result<Vec<ReplicaSize>, BrokerError> {
+    let calls = shard.context().shard_count().ids().map(|target| {
+        let wanted = wanted.clone();
+        async move {
+            let answer = shard
+                .context()
+                .invoke_on(target, ShardRequest::ReplicaSizes { wanted })
+                .await;
+            (target, answer)
+        }
+    });
+    let mut sizes = Vec::new();
+    for (target, answer) in futures::future::join_all(calls).await {
+        match answer {
+            Ok(ShardResponse::ReplicaSizes(held)) => sizes.extend(held),
+            Ok(_) => {
+                return Err(BrokerError::UnexpectedAnswer {
+                    shard: target,
+                    request: "DescribeLogDirs",
+                })
+            }
+            Err(source) => {
+                return Err(BrokerError::Mesh {
+                    shard: target,
+                    source,
+                })
+            }
+        }
+    }
+    sizes.sort_by(|a, b| {
+        (&*a.partition.topic, a.partition.partition)
+            .cmp(&(&*b.partition.topic, b.partition.partition))
+    });
+    Ok(sizes)
 }
