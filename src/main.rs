@@ -38,6 +38,13 @@ enum Command {
     /// Describe and alter topic and broker configs (kafka-configs.sh).
     #[command(alias = "kafka-configs", alias = "kafka-configs.sh")]
     Configs(sluice::cli::configs::ConfigsArgs),
+    /// Preferred or unclean leader elections (kafka-leader-election.sh).
+    #[command(
+        name = "leader-election",
+        alias = "kafka-leader-election",
+        alias = "kafka-leader-election.sh"
+    )]
+    LeaderElection(sluice::cli::leader_election::LeaderElectionArgs),
     /// Checks, applies or reverts the host's kernel settings for the broker
     /// (CPU governor, IRQs, disk scheduler, sysctls); see tuning/README.md.
     Tune(sluice_tuning::cli::TuneArgs),
@@ -92,6 +99,9 @@ fn main() -> ExitCode {
         Command::Consume(args) => sluice::cli::finish(sluice::cli::consume::run(args)),
         Command::Groups(args) => sluice::cli::finish(sluice::cli::groups::run(args)),
         Command::Configs(args) => sluice::cli::finish(sluice::cli::configs::run(args)),
+        Command::LeaderElection(args) => {
+            sluice::cli::finish(sluice::cli::leader_election::run(args))
+        }
         Command::Tune(args) => sluice_tuning::cli::run(args),
         Command::Perf(command) => sluice_bench::cli::run(command),
     }

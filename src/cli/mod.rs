@@ -18,6 +18,7 @@ pub mod consume;
 pub mod deserialize;
 pub mod group_offsets;
 pub mod groups;
+pub mod leader_election;
 pub mod produce;
 pub mod properties;
 pub mod topics;
