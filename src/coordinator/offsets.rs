@@ -27,21 +27,20 @@ impl GroupCoordinator {
             return all(ResponseError::InvalidGroupId);
         }
         let now = now_ms();
-        {
-            let mut groups = self.groups.borrow_mut();
-            if !groups.contains_key(&group_id) {
-                if call.member.generation >= 0 || !call.member.member_id.is_empty() {
-                    return all(ResponseError::UnknownMemberId);
+        // A group that does not exist yet is created once its offsets are
+        // written, not before: an empty group without offsets is what the
+        // periodic tick removes, and the write is an await.
+        match self.groups.borrow().get(&group_id) {
+            Some(group) => {
+                if let Err(error) = group.check_commit(&call.member) {
+                    return all(error);
                 }
-                groups.insert(
-                    group_id.clone(),
-                    Group::new(group_id.clone(), partition, now),
-                );
             }
-            let group = groups.get(&group_id).expect("inserted above");
-            if let Err(error) = group.check_commit(&call.member) {
-                return all(error);
+            // Only a commit without membership can create a group.
+            None if call.member.generation >= 0 || !call.member.member_id.is_empty() => {
+                return all(ResponseError::UnknownMemberId);
             }
+            None => {}
         }
         let mut codes = Vec::with_capacity(call.offsets.len());
         let mut records: Vec<KeyValue> = Vec::new();
@@ -72,10 +71,8 @@ impl GroupCoordinator {
             }
             return codes;
         }
-        // The group may have been dropped while the write was in flight (the
-        // periodic tick removes unused empty groups, and this one had no
-        // offsets yet): the offsets are in the log now, so they are in
-        // memory too, as a reload would find them.
+        // The offsets are in the log: in memory too, in the group as it is
+        // now (created here if it is new), as a reload would find them.
         {
             let mut groups = self.groups.borrow_mut();
             let group = groups

@@ -31,6 +31,19 @@ ZK_STOP_TIMEOUT_S = 30
 TICK_TIME_MS = 1000
 
 
+def wait_until(what, predicate, timeout_s=30.0, interval_s=0.1):
+    """Polls `predicate` until it returns a true value, which is returned;
+    fails naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout_s}s")
+        time.sleep(interval_s)
+
+
 def zookeeper_unavailable():
     """Why ZooKeeper cannot run here (None when it can)."""
     if shutil.which("java") is None:

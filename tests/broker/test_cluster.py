@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from cluster import four_letter_word
+from cluster import four_letter_word, wait_until
 from conftest import SLUICE_BIN
 
 
@@ -32,18 +32,6 @@ BROKER_KEYS = {
     "listener_security_protocol_map",
     "features",
 }
-
-
-def wait_until(what, predicate, timeout_s=30.0, interval_s=0.1):
-    """Polls `predicate` until it returns a true value, which is returned."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout_s}s")
-        time.sleep(interval_s)
 
 
 def read_json(zk, path):

@@ -21,6 +21,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from cluster import wait_until as poll_until
 from conftest import SLUICE_BIN
 
 SESSION_MS = 6000
@@ -33,14 +34,7 @@ WAIT_S = 90
 
 
 def wait_until(what, predicate, timeout_s=WAIT_S, interval_s=0.2):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout_s}s")
-        time.sleep(interval_s)
+    return poll_until(what, predicate, timeout_s, interval_s)
 
 
 def partition_state(bootstrap, topic, partition=0):

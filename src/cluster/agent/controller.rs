@@ -306,10 +306,16 @@ pub(super) fn target_state(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn partition(replicas: &[i32], leader: i32, isr: &[i32]) -> PartitionView {
+    /// A partition with a state (epoch 4, znode version 2); also used by
+    /// election.rs's tests.
+    pub(in crate::cluster::agent) fn partition(
+        replicas: &[i32],
+        leader: i32,
+        isr: &[i32],
+    ) -> PartitionView {
         PartitionView {
             replicas: replicas.to_vec(),
             leader,
@@ -319,7 +325,7 @@ mod tests {
         }
     }
 
-    fn live(ids: &[i32]) -> BTreeSet<i32> {
+    pub(in crate::cluster::agent) fn live(ids: &[i32]) -> BTreeSet<i32> {
         ids.iter().copied().collect()
     }
 

@@ -153,7 +153,7 @@ pub(super) fn imbalanced_partitions(
     percentage: u32,
 ) -> Vec<TopicPartition> {
     // Per preferred broker: its partitions, and those led by another.
-    let mut by_broker: BTreeMap<i32, (usize, Vec<TopicPartition>)> = BTreeMap::new();
+    let mut by_broker: BTreeMap<i32, (usize, Vec<Option<TopicPartition>>)> = BTreeMap::new();
     for topic in view.topics.values() {
         for (index, partition) in topic.partitions.iter().enumerate() {
             let Some(&preferred) = partition.replicas.first() else {
@@ -164,10 +164,15 @@ pub(super) fn imbalanced_partitions(
             }
             let entry = by_broker.entry(preferred).or_default();
             entry.0 += 1;
+            // Counted in the ratio either way; elected only where the
+            // preferred replica is in sync (Kafka's rule).
             if partition.leader != preferred {
-                entry
-                    .1
-                    .push(TopicPartition::new(topic.name.clone(), index as i32));
+                entry.1.push(
+                    partition
+                        .isr
+                        .contains(&preferred)
+                        .then(|| TopicPartition::new(topic.name.clone(), index as i32)),
+                );
             }
         }
     }
@@ -178,7 +183,7 @@ pub(super) fn imbalanced_partitions(
         }
         // Kafka compares the ratio with the percentage / 100, strictly.
         if elsewhere.len() as f64 / total as f64 > f64::from(percentage) / 100.0 {
-            chosen.extend(elsewhere);
+            chosen.extend(elsewhere.into_iter().flatten());
         }
     }
     chosen
@@ -280,21 +285,8 @@ impl ClusterAgent {
 
 #[cfg(test)]
 mod tests {
+    use super::super::controller::tests::{live, partition};
     use super::*;
-
-    fn partition(replicas: &[i32], leader: i32, isr: &[i32]) -> PartitionView {
-        PartitionView {
-            replicas: replicas.to_vec(),
-            leader,
-            leader_epoch: 4,
-            isr: isr.to_vec(),
-            state_version: 2,
-        }
-    }
-
-    fn live(ids: &[i32]) -> BTreeSet<i32> {
-        ids.iter().copied().collect()
-    }
 
     #[test]
     fn preferred_election_moves_leadership_to_the_first_replica_in_sync() {
@@ -374,6 +366,10 @@ mod tests {
         let view = view(partitions);
         let chosen = imbalanced_partitions(&view, &live(&[1, 2]), 10);
         assert_eq!(chosen, vec![TopicPartition::new("t".into(), 0)]);
+        // Out of sync, the preferred replica cannot take it back.
+        let mut lagging = view.clone();
+        lagging.topics.get_mut("t").unwrap().partitions[0].isr = vec![2];
+        assert!(imbalanced_partitions(&lagging, &live(&[1, 2]), 10).is_empty());
         assert!(imbalanced_partitions(&view, &live(&[1, 2]), 25).is_empty());
         // A dead preferred broker cannot take its leaderships back.
         assert!(imbalanced_partitions(&view, &live(&[2]), 0).is_empty());
