@@ -27,10 +27,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::ResponseError;
 
+use super::controller::ControllerEpoch;
 use super::ClusterAgent;
 use crate::cluster::view::{ClusterView, PartitionView, NO_LEADER};
 use crate::cluster::znodes::{self, PartitionState};
 use crate::cluster::TopicPartition;
+
+/// How often one partition's election re-reads a state that changed under
+/// it before it gives up.
+const STALE_STATE_RETRIES: usize = 5;
+
+/// This broker lost the controllership during an election.
+struct NotController;
 
 /// ElectLeaders' `election_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -215,36 +223,9 @@ impl ClusterAgent {
         });
         let mut outcomes = Vec::with_capacity(wanted.len());
         for tp in wanted {
-            let found = view
-                .topics
-                .get(&*tp.topic)
-                .and_then(|t| t.partitions.get(usize::try_from(tp.partition).ok()?));
-            let Some(current) = found else {
-                outcomes.push(ElectionOutcome {
-                    partition: tp,
-                    error: Some((
-                        ResponseError::UnknownTopicOrPartition,
-                        "This server does not host this topic-partition.".into(),
-                    )),
-                });
-                continue;
-            };
-            let error = match election_target(current, &live, election, epoch.epoch) {
-                Err(refusal) => Some(refusal),
-                Ok(target) => match self
-                    .write_state(&tp.topic, tp.partition, current, &target, epoch)
-                    .await
-                {
-                    Ok(true) => None,
-                    Ok(false) if !self.is_controller() => {
-                        return Err(ResponseError::NotController);
-                    }
-                    Ok(false) => Some((
-                        ResponseError::EligibleLeadersNotAvailable,
-                        "The partition's state changed during the election; retry.".into(),
-                    )),
-                    Err(error) => Some((ResponseError::UnknownServerError, error.to_string())),
-                },
+            let error = match self.elect_one(&tp, &live, election, epoch).await {
+                Ok(error) => error,
+                Err(NotController) => return Err(ResponseError::NotController),
             };
             if every && matches!(&error, Some((ResponseError::ElectionNotNeeded, _))) {
                 continue;
@@ -255,6 +236,53 @@ impl ClusterAgent {
             });
         }
         Ok(outcomes)
+    }
+
+    /// One partition's election; a state that changed under it (a leader
+    /// writing its ISR meanwhile) is read again and the election retried.
+    async fn elect_one(
+        &self,
+        tp: &TopicPartition,
+        live: &BTreeSet<i32>,
+        election: Election,
+        epoch: ControllerEpoch,
+    ) -> Result<Option<(ResponseError, String)>, NotController> {
+        for _ in 0..STALE_STATE_RETRIES {
+            let view = self.view();
+            let found = view
+                .topics
+                .get(&*tp.topic)
+                .and_then(|t| t.partitions.get(usize::try_from(tp.partition).ok()?));
+            let Some(current) = found else {
+                return Ok(Some((
+                    ResponseError::UnknownTopicOrPartition,
+                    "This server does not host this topic-partition.".into(),
+                )));
+            };
+            let target = match election_target(current, live, election, epoch.epoch) {
+                Ok(target) => target,
+                Err(refusal) => return Ok(Some(refusal)),
+            };
+            match self
+                .write_state(&tp.topic, tp.partition, current, &target, epoch)
+                .await
+            {
+                Ok(true) => return Ok(None),
+                Ok(false) if !self.is_controller() => return Err(NotController),
+                Ok(false) => {
+                    if let Err(error) = self.refresh_state(&tp.topic, tp.partition as usize).await {
+                        return Ok(Some((ResponseError::UnknownServerError, error.to_string())));
+                    }
+                }
+                Err(error) => {
+                    return Ok(Some((ResponseError::UnknownServerError, error.to_string())))
+                }
+            }
+        }
+        Ok(Some((
+            ResponseError::EligibleLeadersNotAvailable,
+            "The partition's state kept changing during the election; retry.".into(),
+        )))
     }
 
     /// The preferred-leader rebalance (`auto.leader.rebalance.enable`).

@@ -290,7 +290,11 @@ impl ClusterAgent {
         Ok(())
     }
 
-    async fn refresh_state(&self, topic: &str, partition: usize) -> Result<(), AgentError> {
+    pub(super) async fn refresh_state(
+        &self,
+        topic: &str,
+        partition: usize,
+    ) -> Result<(), AgentError> {
         let Some(mut current) = self
             .view()
             .topics
