@@ -4,9 +4,11 @@
 //! log's own buffers ([`FetchRecords::Local`]) and the framing is encoded
 //! around them, so no record byte is copied. Partitions of other shards are
 //! read there and copied once into the mesh answer. Limits follow Kafka:
-//! `partition_max_bytes` per partition, `max_bytes` for the response, and
-//! the first batch of the first non-empty partition whole even if larger
-//! (KIP-74). When fewer than `min_bytes` are available the request waits,
+//! `partition_max_bytes` per partition, `max_bytes` for the whole response
+//! (each partition is read with at most that many bytes, and a partition
+//! read after the budget is spent keeps only the whole batches that fit),
+//! and the first batch of the first non-empty partition whole even if
+//! larger (KIP-74), so a client's `receive.message.max.bytes` holds. When fewer than `min_bytes` are available the request waits,
 //! up to `max_wait_ms`, for an append to any of its partitions. No fetch
 //! sessions are created (session id 0), so clients send full requests.
 
@@ -19,7 +21,7 @@ use uuid::Uuid;
 
 use super::{HandlerError, Reply};
 use crate::broker::frontend;
-use crate::broker::frontend::partitions::PartitionRead;
+use crate::broker::frontend::partitions::{FetchRecords, PartitionRead};
 use crate::broker::messages::ReadPart;
 use crate::broker::shard::ShardState;
 use crate::cluster::TopicPartition;
@@ -80,7 +82,10 @@ pub async fn handle(
                 target,
                 unknown_error,
                 offset: partition.fetch_offset,
-                max_bytes: partition.partition_max_bytes.max(0) as usize,
+                // No partition may bring more than the whole response may
+                // hold (KIP-74): the response budget caps each read.
+                max_bytes: (partition.partition_max_bytes.max(0) as usize)
+                    .min(request.max_bytes.max(0) as usize),
                 current_leader_epoch: partition.current_leader_epoch,
                 result: None,
             });
@@ -184,9 +189,11 @@ async fn read_all(shard: &Rc<ShardState>, wanted: &mut [Wanted], replica_id: i32
     }
 }
 
-/// Keeps records in request order while they fit `max_bytes` (the first
-/// non-empty partition always whole, KIP-74); drops the rest, which the
-/// client fetches again. Returns the bytes kept.
+/// Keeps records in request order while they fit `max_bytes`: the first
+/// non-empty partition whole (its read was capped at `max_bytes`, or is one
+/// larger batch: KIP-74's exception), each later one cut to the whole
+/// batches that fit what is left. What is cut the client fetches again.
+/// Returns the bytes kept.
 fn apply_response_limit(wanted: &mut [Wanted], max_bytes: usize) -> usize {
     let mut total = 0;
     for entry in wanted.iter_mut() {
@@ -197,17 +204,107 @@ fn apply_response_limit(wanted: &mut [Wanted], max_bytes: usize) -> usize {
             continue;
         }
         if total > 0 && total + result.bytes > max_bytes {
-            result.records.clear();
-            result.bytes = 0;
-            continue;
+            result.bytes =
+                keep_batches_within(&mut result.records, max_bytes.saturating_sub(total));
         }
         total += result.bytes;
     }
     total
 }
 
+/// Cuts `records` (whole record batches, as the log reads them) to the
+/// longest run of whole batches within `budget` bytes; returns its size.
+fn keep_batches_within(records: &mut Vec<FetchRecords>, budget: usize) -> usize {
+    let mut kept = Vec::new();
+    let mut used = 0;
+    'chunks: for chunk in records.drain(..) {
+        let bytes = chunk.as_ref();
+        let mut end = 0;
+        while let Some(size) = batch_size_at(bytes, end) {
+            if used + size > budget {
+                if end > 0 {
+                    kept.push(chunk.prefix(end));
+                }
+                break 'chunks;
+            }
+            used += size;
+            end += size;
+        }
+        if end > 0 {
+            kept.push(chunk.prefix(end));
+        }
+        if end < bytes.len() {
+            break;
+        }
+    }
+    *records = kept;
+    used
+}
+
+/// The size of the record batch starting at `position` (its 12-byte
+/// offset and length prefix included), `None` past the end or where the
+/// bytes do not hold a whole batch (the log only reads whole ones).
+fn batch_size_at(bytes: &[u8], position: usize) -> Option<usize> {
+    let length_field = bytes.get(position + 8..position + 12)?;
+    let length = i32::from_be_bytes(length_field.try_into().ok()?);
+    let size = 12 + usize::try_from(length).ok()?;
+    (position + size <= bytes.len()).then_some(size)
+}
+
 /// Waits until any wanted partition gets an append, or `timeout`.
 async fn wait_for_data(shard: &Rc<ShardState>, wanted: &[Wanted], timeout: Duration) {
     let parts = wanted.iter().filter_map(|w| w.target.clone()).collect();
     frontend::partitions::wait_for_data(shard, parts, timeout).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    /// A fake batch of `size` bytes: only the length prefix matters here.
+    fn batch(size: usize) -> Vec<u8> {
+        let mut bytes = vec![0u8; size];
+        bytes[8..12].copy_from_slice(&((size - 12) as i32).to_be_bytes());
+        bytes
+    }
+
+    fn remote(batches: &[usize]) -> FetchRecords {
+        FetchRecords::Remote(Bytes::from(
+            batches.iter().flat_map(|s| batch(*s)).collect::<Vec<_>>(),
+        ))
+    }
+
+    fn sizes(records: &[FetchRecords]) -> Vec<usize> {
+        records.iter().map(|r| r.as_ref().len()).collect()
+    }
+
+    #[test]
+    fn keeps_the_whole_batches_that_fit() {
+        let mut records = vec![remote(&[100, 200]), remote(&[50, 60])];
+        assert_eq!(keep_batches_within(&mut records, 360), 350);
+        assert_eq!(sizes(&records), vec![300, 50]);
+
+        let mut records = vec![remote(&[100, 200])];
+        assert_eq!(keep_batches_within(&mut records, 99), 0);
+        assert!(records.is_empty());
+
+        let mut records = vec![remote(&[100])];
+        assert_eq!(keep_batches_within(&mut records, 1000), 100);
+        assert_eq!(sizes(&records), vec![100]);
+    }
+
+    #[test]
+    fn a_length_past_the_end_or_negative_ends_the_walk() {
+        let mut bytes = batch(40);
+        bytes.extend_from_slice(&batch(40)[..30]);
+        assert_eq!(batch_size_at(&bytes, 0), Some(40));
+        assert_eq!(batch_size_at(&bytes, 40), None);
+        let mut negative = batch(40);
+        negative[8..12].copy_from_slice(&(-20i32).to_be_bytes());
+        assert_eq!(batch_size_at(&negative, 0), None);
+        let mut records = vec![FetchRecords::Remote(Bytes::from(bytes))];
+        assert_eq!(keep_batches_within(&mut records, 1000), 40);
+    }
 }

@@ -241,3 +241,50 @@ def assert_closed_by_peer(s):
     except ConnectionResetError:
         return
     assert data == b"", f"expected the connection closed, got {len(data)} bytes: {data[:64]!r}"
+
+
+API_FETCH = 1
+
+
+def fetch_v4(correlation_id, topic, partitions, max_bytes, max_wait_ms=0, min_bytes=1):
+    """A Fetch v4 request: `partitions` is [(partition, fetch_offset,
+    partition_max_bytes)], read-uncommitted."""
+    body = struct.pack(">iiiib", -1, max_wait_ms, min_bytes, max_bytes, 0) + struct.pack(">i", 1) + string(topic)
+    body += struct.pack(">i", len(partitions))
+    for partition, offset, partition_max_bytes in partitions:
+        body += struct.pack(">iqi", partition, offset, partition_max_bytes)
+    return request(API_FETCH, 4, correlation_id, body)
+
+
+def batch_sizes(records):
+    """The size of each whole v2 batch in a fetched record set (a trailing
+    partial batch, which Kafka may send, is not counted)."""
+    sizes, at = [], 0
+    while at + 12 <= len(records):
+        (length,) = struct.unpack_from(">i", records, at + 8)
+        if at + 12 + length > len(records):
+            break
+        sizes.append(12 + length)
+        at += 12 + length
+    return sizes
+
+
+def parse_fetch_v4(frame_body):
+    """{(topic, partition): (error_code, high_watermark, records bytes)}."""
+    r = Reader(frame_body)
+    r.take(">i")  # correlation id
+    r.take(">i")  # throttle time
+    out = {}
+    for _ in range(r.take(">i")):
+        topic = r.string()
+        for _ in range(r.take(">i")):
+            partition, error_code, high_watermark, _last_stable = r.take(">ihqq")
+            aborted = r.take(">i")
+            for _ in range(max(aborted, 0)):
+                r.take(">qq")
+            size = r.take(">i")
+            records = r.data[r.at : r.at + max(size, 0)]
+            r.at += max(size, 0)
+            out[(topic, partition)] = (error_code, high_watermark, records)
+    r.done()
+    return out

@@ -26,6 +26,16 @@ pub enum FetchRecords {
     Remote(Bytes),
 }
 
+impl FetchRecords {
+    /// The first `len` bytes, sharing the same buffer (no copy).
+    pub fn prefix(&self, len: usize) -> FetchRecords {
+        match self {
+            FetchRecords::Local(chunk) => FetchRecords::Local(chunk.slice(0..len)),
+            FetchRecords::Remote(bytes) => FetchRecords::Remote(bytes.slice(0..len)),
+        }
+    }
+}
+
 impl AsRef<[u8]> for FetchRecords {
     fn as_ref(&self) -> &[u8] {
         match self {
