@@ -56,7 +56,8 @@ create() {  # a fresh topic; auto-create when the tool is missing or fails
         --partitions "$PARTITIONS" --replication-factor 1 > "$work/create.out" 2>&1; then
         return
     fi
-    echo "  (could not create $1, relying on auto-create: $(tail -1 "$work/create.out" 2>/dev/null))" >&2
+    local why="no $BIN"; [ -x "$BIN" ] && why=$(tail -1 "$work/create.out")
+    echo "  (could not create $1 ($why): relying on auto-create, num.partitions of the broker)" >&2
 }
 
 produce() {  # TOPIC COUNT SIZE ACKS LOG
@@ -91,6 +92,9 @@ print(f"{sys.argv[1]:8} runs={len(rows)}  msgs/s min/median/max {m[0]:.0f} / {st
 PY
 }
 
+for w in $WORKLOADS; do
+    case "$w" in p100|p1k|p1k-all|c1k) ;; *) echo "unknown workload $w (p100 p1k p1k-all c1k)" >&2; exit 2 ;; esac
+done
 echo "rdkafka_performance $("$perf" -h 2>&1 | sed -n 's/^librdkafka version \([^ ]*\).*/\1/p') against $BOOTSTRAP, $RUNS runs, $PARTITIONS partitions, linger.ms=5"
 for w in $WORKLOADS; do
     : > "$work/$w.res"

@@ -207,6 +207,24 @@ def broker(broker_factory):
 
 
 @pytest.fixture
+def members():
+    """Starts consumer-group members in their own processes
+    (members.Member); each is killed at the end of the test if still alive."""
+    from members import Member
+
+    started = []
+
+    def start(*args, **kwargs):
+        member = Member(*args, **kwargs)
+        started.append(member)
+        return member
+
+    yield start
+    for member in started:
+        member.stop()
+
+
+@pytest.fixture
 def topic_name():
     """A fresh topic name per call."""
 

@@ -272,3 +272,12 @@ def test_errors_name_the_cause_and_exit_codes_hold(broker):
     usage = tool("consume", broker, "--topic", "t1", "--offset", "5", check=False)
     assert usage.returncode == 2
     assert sluice("topics", "--no-such-flag", check=False).returncode == 2
+
+
+def test_a_log_file_has_no_colour_codes(broker, topic_name):
+    """The broker's stderr is a file here, not a terminal: plain text, no
+    ANSI escape sequences (colour is only for a person at a terminal)."""
+    sluice("topics", "--bootstrap-server", broker.bootstrap, "--create", "--topic", topic_name("log"))
+    raw = broker.stderr_path.read_bytes()
+    assert b"created topic" in raw and b" INFO " in raw
+    assert b"\x1b[" not in raw

@@ -323,3 +323,80 @@ fn initial_delay_waits_for_more_members() {
     assert_eq!(answered(&mut a).unwrap().generation, 1);
     assert_eq!(answered(&mut b).unwrap().generation, 1);
 }
+
+/// Kafka's GroupCoordinator.doCurrentMemberJoinGroup, case by case: which
+/// JoinGroup from a known member starts a new generation and which is
+/// answered with the current one.
+#[test]
+fn known_members_rejoin_rebalances_only_where_kafka_does() {
+    let now = Instant::now();
+    let mut group = Group::new("g".into(), 0, 0);
+    let protocols = ["range"];
+    let (a, mut a_join) = join_new(&mut group, now, &protocols);
+    answered(&mut a_join).unwrap();
+    let (b, mut b_join) = join_new(&mut group, now, &protocols);
+    let mut a_join = group
+        .join(&join_call(&a, None, &protocols), &settings(), now, 0)
+        .unwrap();
+    assert_eq!(answered(&mut a_join).unwrap().generation, 2);
+    answered(&mut b_join).unwrap();
+    let SyncStep::Wait(_) = group.sync(&sync_call(&b, 2, vec![]), now) else {
+        panic!("b waits for the leader");
+    };
+    let assignments = vec![(a.clone(), Bytes::from("A")), (b.clone(), Bytes::from("B"))];
+    let SyncStep::LeaderAssigned { generation, .. } =
+        group.sync(&sync_call(&a, 2, assignments.clone()), now)
+    else {
+        panic!("the leader assigns");
+    };
+    assert!(group.apply_assignment(generation, &assignments, 0));
+    assert_eq!(group.state, GroupState::Stable);
+
+    // Stable, a follower with unchanged metadata: the current generation.
+    let mut again = group
+        .join(&join_call(&b, None, &protocols), &settings(), now, 0)
+        .unwrap();
+    let reply = answered(&mut again).expect("answered at once");
+    assert_eq!((reply.generation, reply.error), (2, 0));
+    assert!(reply.members.is_empty());
+    assert_eq!(group.state, GroupState::Stable);
+
+    // Stable, the leader: a new generation (Kafka lets the leader force one
+    // for changes its members' metadata does not show, e.g. new partitions).
+    let mut a_join = group
+        .join(&join_call(&a, None, &protocols), &settings(), now, 0)
+        .unwrap();
+    assert_eq!(group.state, GroupState::PreparingRebalance);
+    assert!(answered(&mut a_join).is_none(), "waits for b");
+    let mut b_join = group
+        .join(&join_call(&b, None, &protocols), &settings(), now, 0)
+        .unwrap();
+    assert_eq!(answered(&mut b_join).unwrap().generation, 3);
+    assert_eq!(answered(&mut a_join).unwrap().generation, 3);
+    assert_eq!(group.state, GroupState::CompletingRebalance);
+
+    // CompletingRebalance: a heartbeat is fine, and a member that lost its
+    // join answer and asks again with the same metadata (leader or not)
+    // gets the same generation.
+    assert_eq!(group.heartbeat(&member(&b, 3), now), 0);
+    for id in [&a, &b] {
+        let mut again = group
+            .join(&join_call(id, None, &protocols), &settings(), now, 0)
+            .unwrap();
+        assert_eq!(answered(&mut again).unwrap().generation, 3);
+    }
+    assert_eq!(group.state, GroupState::CompletingRebalance);
+
+    // Changed metadata (a cooperative member's owned partitions after a
+    // revocation, say) is a new generation in any state.
+    let mut changed = group
+        .join(
+            &join_call(&b, None, &["range", "roundrobin"]),
+            &settings(),
+            now,
+            0,
+        )
+        .unwrap();
+    assert_eq!(group.state, GroupState::PreparingRebalance);
+    assert!(answered(&mut changed).is_none());
+}
