@@ -45,6 +45,14 @@ enum Command {
         alias = "kafka-leader-election.sh"
     )]
     LeaderElection(sluice::cli::leader_election::LeaderElectionArgs),
+    /// Moves partitions' replicas between brokers with Kafka's JSON plans
+    /// (kafka-reassign-partitions.sh).
+    #[command(
+        name = "reassign-partitions",
+        alias = "kafka-reassign-partitions",
+        alias = "kafka-reassign-partitions.sh"
+    )]
+    ReassignPartitions(sluice::cli::reassign_partitions::ReassignPartitionsArgs),
     /// Checks, applies or reverts the host's kernel settings for the broker
     /// (CPU governor, IRQs, disk scheduler, sysctls); see tuning/README.md.
     Tune(sluice_tuning::cli::TuneArgs),
@@ -101,6 +109,9 @@ fn main() -> ExitCode {
         Command::Configs(args) => sluice::cli::finish(sluice::cli::configs::run(args)),
         Command::LeaderElection(args) => {
             sluice::cli::finish(sluice::cli::leader_election::run(args))
+        }
+        Command::ReassignPartitions(args) => {
+            sluice::cli::finish(sluice::cli::reassign_partitions::run(args))
         }
         Command::Tune(args) => sluice_tuning::cli::run(args),
         Command::Perf(command) => sluice_bench::cli::run(command),

@@ -22,7 +22,7 @@ use super::messages::{
 };
 use super::shard::ShardState;
 use crate::cluster::agent::ClusterAgent;
-use crate::cluster::agent::ElectionOutcome;
+use crate::cluster::agent::{ElectionOutcome, ReassignmentRequest, Refusal};
 use crate::cluster::topics::{validate_topic_name, PARTITIONS_PER_TOPIC_MAX};
 use crate::cluster::{TopicInfo, TopicPartition, TopicStore, TopicTable};
 use crate::config::validate_topic_config;
@@ -125,6 +125,13 @@ impl ControlService {
             ),
             ControlRequest::ElectLeaders { partitions, .. } => {
                 ControlResponse::LeadersElected(Ok(solo_elections(shard, partitions)))
+            }
+            ControlRequest::AlterReassignments { partitions, .. } => {
+                ControlResponse::ReassignmentsAltered(Ok(solo_reassignments(shard, partitions)))
+            }
+            // One broker holds every replica: nothing ever moves.
+            ControlRequest::ListReassignments { .. } => {
+                ControlResponse::ReassignmentsListed(Ok(Vec::new()))
             }
         }
     }
@@ -495,6 +502,43 @@ fn solo_elections(
                 partition,
                 error: Some(error),
             }
+        })
+        .collect()
+}
+
+/// AlterPartitionReassignments on the embedded node: each partition's one
+/// replica is this broker, the only one alive; a target of just it is
+/// already in place, any other names brokers that do not exist.
+fn solo_reassignments(
+    shard: &ShardState,
+    partitions: Vec<ReassignmentRequest>,
+) -> Vec<(TopicPartition, Option<Refusal>)> {
+    let topics = shard.topics();
+    let me = shard.broker_id();
+    partitions
+        .into_iter()
+        .map(|request| {
+            let known = topics
+                .get(&request.partition.topic)
+                .is_some_and(|t| (0..t.partitions).contains(&request.partition.partition));
+            let refusal = match request.target {
+                _ if !known => Some((
+                    ResponseError::UnknownTopicOrPartition,
+                    "The partition does not exist.".to_string(),
+                )),
+                None => Some((
+                    ResponseError::NoReassignmentInProgress,
+                    "No reassignment is in progress for this partition.".to_string(),
+                )),
+                Some(target) if target == [me] => None,
+                Some(target) => Some((
+                    ResponseError::InvalidReplicaAssignment,
+                    format!(
+                        "Replica assignment has brokers that are not alive. Replica list: {target:?}, live broker list: [{me}]"
+                    ),
+                )),
+            };
+            (request.partition, refusal)
         })
         .collect()
 }

@@ -17,7 +17,9 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::config_edit::ConfigEdit;
-use crate::cluster::agent::{Election, ElectionOutcome};
+use crate::cluster::agent::{
+    Election, ElectionOutcome, OngoingReassignment, ReassignmentRequest, Refusal,
+};
 use crate::cluster::{ClusterView, TopicPartition, TopicTable};
 use crate::coordinator::calls::{GroupCall, GroupReply};
 use crate::partition::ProduceOutcome;
@@ -177,6 +179,16 @@ pub enum ControlRequest {
         election: Election,
         partitions: Option<Vec<TopicPartition>>,
     },
+    /// AlterPartitionReassignments; answered with `ReassignmentsAltered`.
+    AlterReassignments {
+        partitions: Vec<ReassignmentRequest>,
+        allow_replication_factor_change: bool,
+    },
+    /// ListPartitionReassignments (None: every partition); answered with
+    /// `ReassignmentsListed`.
+    ListReassignments {
+        partitions: Option<Vec<TopicPartition>>,
+    },
 }
 
 pub enum ControlResponse {
@@ -188,6 +200,10 @@ pub enum ControlResponse {
     TopicConfigsAltered(Vec<Result<(), (ResponseError, String)>>),
     /// Err: this broker is not the controller (`NOT_CONTROLLER`).
     LeadersElected(Result<Vec<ElectionOutcome>, ResponseError>),
+    /// Each partition's outcome (None: accepted); Err: `NOT_CONTROLLER`.
+    ReassignmentsAltered(Result<Vec<(TopicPartition, Option<Refusal>)>, ResponseError>),
+    /// Err: `NOT_CONTROLLER`.
+    ReassignmentsListed(Result<Vec<OngoingReassignment>, ResponseError>),
 }
 
 #[derive(Clone, Debug)]

@@ -14,9 +14,7 @@
 
 use clap::Args;
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
-use kafka_protocol::messages::{
-    ApiKey, ElectLeadersRequest, ElectLeadersResponse, MetadataRequest, MetadataResponse, TopicName,
-};
+use kafka_protocol::messages::{ApiKey, ElectLeadersRequest, ElectLeadersResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
@@ -24,7 +22,6 @@ use super::common::Connection;
 use super::wire::WireClient;
 use super::CliError;
 
-const METADATA_VERSION: i16 = 12;
 const ELECT_LEADERS_VERSION: i16 = 2;
 
 #[derive(Args, Debug)]
@@ -72,21 +69,8 @@ pub fn run(mut args: LeaderElectionArgs) -> Result<(), CliError> {
     };
     let partitions = wanted(&args)?;
     let timeout = args.connection.timeout();
-    let mut wire = WireClient::connect(&args.connection.bootstrap_server, timeout)?;
-    let metadata: MetadataResponse = wire.call(
-        ApiKey::Metadata,
-        METADATA_VERSION,
-        &MetadataRequest::default().with_topics(Some(Vec::new())),
-    )?;
-    let controller = metadata
-        .brokers
-        .iter()
-        .find(|b| b.node_id == metadata.controller_id)
-        .ok_or_else(|| CliError::Failed("the cluster has no controller now".into()))?;
-    let mut controller_wire = WireClient::connect(
-        &format!("{}:{}", controller.host.as_str(), controller.port),
-        timeout,
-    )?;
+    let (mut controller_wire, _) =
+        WireClient::connect_to_controller(&args.connection.bootstrap_server, timeout)?;
     let request = ElectLeadersRequest::default()
         .with_election_type(election)
         .with_timeout_ms(i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX))

@@ -21,6 +21,7 @@ pub mod groups;
 pub mod leader_election;
 pub mod produce;
 pub mod properties;
+pub mod reassign_partitions;
 pub mod topics;
 pub mod wire;
 pub mod zookeeper;

@@ -12,7 +12,9 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{
+    ApiKey, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::CliError;
@@ -21,6 +23,8 @@ use super::CliError;
 /// must not make the tool allocate gigabytes).
 const RESPONSE_BYTES_MAX: usize = 64 << 20;
 const CLIENT_ID: &str = "sluice-cli";
+/// Metadata v12 names the controller (every Kafka release since 2.8).
+const CONTROLLER_METADATA_VERSION: i16 = 12;
 
 pub struct WireClient {
     stream: TcpStream,
@@ -57,6 +61,29 @@ impl WireClient {
 
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// A connection to the cluster's controller (the admin APIs Kafka's
+    /// tools send there: ElectLeaders, the partition reassignments), found
+    /// through a broker of `bootstrap`; with the Metadata answer (every
+    /// broker, no topic).
+    pub fn connect_to_controller(
+        bootstrap: &str,
+        timeout: Duration,
+    ) -> Result<(WireClient, MetadataResponse), CliError> {
+        let mut wire = WireClient::connect(bootstrap, timeout)?;
+        let metadata: MetadataResponse = wire.call(
+            ApiKey::Metadata,
+            CONTROLLER_METADATA_VERSION,
+            &MetadataRequest::default().with_topics(Some(Vec::new())),
+        )?;
+        let controller = metadata
+            .brokers
+            .iter()
+            .find(|b| b.node_id == metadata.controller_id)
+            .ok_or_else(|| CliError::Failed("the cluster has no controller now".into()))?;
+        let address = format!("{}:{}", controller.host.as_str(), controller.port);
+        Ok((WireClient::connect(&address, timeout)?, metadata))
     }
 
     /// Sends `request` as `api` v`version` and decodes the answer.

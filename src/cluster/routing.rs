@@ -101,6 +101,19 @@ impl RoutingTable {
         }
     }
 
+    /// In a cluster, whether the view assigns this broker a replica of
+    /// `partition`: `Some(false)` only when the view names the partition's
+    /// replicas and this broker is not among them (a reassignment moved it
+    /// away); `None` on the embedded node or when the view does not know
+    /// the partition.
+    pub fn holds_replica(&self, topic: &str, partition: i32) -> Option<bool> {
+        let membership = self.cluster.as_ref()?;
+        let view = membership
+            .view
+            .partition(&TopicPartition::new(topic.into(), partition))?;
+        Some(view.replicas.contains(&membership.broker_id))
+    }
+
     /// The shard of this broker that holds `partition`'s replica (whether or
     /// not this broker leads it).
     pub fn shard_for(&self, partition: &TopicPartition) -> ShardId {
@@ -193,6 +206,8 @@ mod tests {
             isr: replicas.clone(),
             state_version: 0,
             replicas,
+            adding: Vec::new(),
+            removing: Vec::new(),
         };
         view.topics.insert(
             "t".into(),

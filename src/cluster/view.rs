@@ -45,6 +45,11 @@ pub struct PartitionView {
     pub isr: Vec<i32>,
     /// The state znode's version (for conditional writes); -1 when absent.
     pub state_version: i32,
+    /// A reassignment in progress (KIP-455): the replicas being added and
+    /// removed. `replicas` then holds both the target and the original
+    /// ones; the target is `replicas` without `removing`.
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
 }
 
 impl PartitionView {
@@ -56,11 +61,38 @@ impl PartitionView {
             leader_epoch: -1,
             isr: Vec::new(),
             state_version: -1,
+            adding: Vec::new(),
+            removing: Vec::new(),
         }
     }
 
     pub fn has_state(&self) -> bool {
         self.state_version >= 0
+    }
+
+    /// Whether a reassignment of this partition is under way.
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding.is_empty() || !self.removing.is_empty()
+    }
+
+    /// The replicas a reassignment moves to (all of them when none is under
+    /// way), preferred leader first.
+    pub fn target_replicas(&self) -> Vec<i32> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.removing.contains(r))
+            .collect()
+    }
+
+    /// The replicas before the reassignment under way (all of them when
+    /// none is).
+    pub fn original_replicas(&self) -> Vec<i32> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.adding.contains(r))
+            .collect()
     }
 }
 

@@ -6,6 +6,7 @@
 //! The ranges follow Apache Kafka 4.0's.
 
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -27,6 +28,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -199,6 +201,16 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
         min: 1,
         max: 4,
     },
+    ApiSupport {
+        key: ApiKey::AlterPartitionReassignments,
+        min: 0,
+        max: 1,
+    },
+    ApiSupport {
+        key: ApiKey::ListPartitionReassignments,
+        min: 0,
+        max: 0,
+    },
 ];
 
 pub fn support_for(key: ApiKey) -> Option<ApiSupport> {
@@ -323,6 +335,12 @@ pub async fn dispatch(shard: &Rc<ShardState>, client: &ClientInfo, frame: Bytes)
             describe_cluster::handle(shard, &header, version, r).await
         }
         RequestKind::ElectLeaders(r) => elect_leaders::handle(shard, &header, version, r).await,
+        RequestKind::AlterPartitionReassignments(r) => {
+            alter_partition_reassignments::handle(shard, &header, version, r).await
+        }
+        RequestKind::ListPartitionReassignments(r) => {
+            list_partition_reassignments::handle(shard, &header, version, r).await
+        }
         RequestKind::DescribeLogDirs(r) => {
             describe_log_dirs::handle(shard, &header, version, r).await
         }

@@ -155,7 +155,14 @@ impl PartitionManager {
                 .flat_map(|(topic, partitions)| partitions.keys().map(move |p| (topic.clone(), *p)))
                 .filter(|(topic, partition)| match table.get(topic) {
                     None => true,
-                    Some(info) => ids.get(topic) != Some(&info.id) || *partition >= info.partitions,
+                    Some(info) => {
+                        ids.get(topic) != Some(&info.id)
+                            || *partition >= info.partitions
+                            // A reassignment moved this replica to other
+                            // brokers: it is deleted, as Kafka's
+                            // StopReplica(delete) does.
+                            || routing.holds_replica(topic, *partition) == Some(false)
+                    }
                 })
                 .collect()
         };

@@ -75,6 +75,17 @@ pub(super) async fn handle(
             election,
             partitions,
         } => ControlResponse::LeadersElected(agent.elect_leaders(election, partitions).await),
+        ControlRequest::AlterReassignments {
+            partitions,
+            allow_replication_factor_change,
+        } => ControlResponse::ReassignmentsAltered(
+            agent
+                .alter_reassignments(partitions, allow_replication_factor_change)
+                .await,
+        ),
+        ControlRequest::ListReassignments { partitions } => {
+            ControlResponse::ReassignmentsListed(agent.list_reassignments(partitions))
+        }
     }
 }
 
@@ -97,6 +108,12 @@ pub(super) fn not_ready(request: ControlRequest) -> ControlResponse {
         }
         ControlRequest::ElectLeaders { .. } => {
             ControlResponse::LeadersElected(Err(ResponseError::NotController))
+        }
+        ControlRequest::AlterReassignments { .. } => {
+            ControlResponse::ReassignmentsAltered(Err(ResponseError::NotController))
+        }
+        ControlRequest::ListReassignments { .. } => {
+            ControlResponse::ReassignmentsListed(Err(ResponseError::NotController))
         }
     }
 }

@@ -145,12 +145,22 @@ impl ClusterAgent {
                     .map_or(self.settings.unclean_leader_election, |v| {
                         v.trim().eq_ignore_ascii_case("true")
                     });
-                let Some(target) = target_state(partition, &live, unclean, epoch.epoch) else {
-                    continue;
-                };
                 if !self.is_controller() {
                     return Ok(());
                 }
+                let Some(target) = target_state(partition, &live, unclean, epoch.epoch) else {
+                    if partition.is_reassigning() {
+                        self.advance_reassignment(
+                            &topic.name,
+                            index as i32,
+                            partition,
+                            &live,
+                            epoch,
+                        )
+                        .await?;
+                    }
+                    continue;
+                };
                 self.write_state(&topic.name, index as i32, partition, &target, epoch)
                     .await?;
             }
@@ -261,6 +271,29 @@ pub(super) fn target_state(
             controller_epoch,
         ));
     }
+    // A state never names a broker that is not a replica (a cancelled
+    // reassignment leaves its added replicas in the ISR, perhaps leading):
+    // they count as gone.
+    let outside = |r: &i32| !partition.replicas.contains(r);
+    if partition.isr.iter().any(outside)
+        || (partition.leader != NO_LEADER && outside(&partition.leader))
+    {
+        let mut within = partition.clone();
+        within.isr.retain(|r| !outside(r));
+        if outside(&partition.leader) {
+            within.leader = NO_LEADER;
+        }
+        let decided = target_state(&within, live, unclean, controller_epoch);
+        return decided.or_else(|| {
+            let epoch = partition.leader_epoch + i32::from(within.leader != partition.leader);
+            Some(PartitionState::new(
+                within.leader,
+                epoch,
+                within.isr,
+                controller_epoch,
+            ))
+        });
+    }
     let live_isr: Vec<i32> = partition
         .isr
         .iter()
@@ -322,6 +355,8 @@ pub(super) mod tests {
             leader_epoch: 4,
             isr: isr.to_vec(),
             state_version: 2,
+            adding: Vec::new(),
+            removing: Vec::new(),
         }
     }
 
@@ -381,5 +416,23 @@ pub(super) mod tests {
         // The last in-sync replica comes back and leads again.
         let back = target_state(&already, &live(&[1, 2]), false, 1).unwrap();
         assert_eq!((back.leader, back.isr), (1, vec![1]));
+    }
+
+    #[test]
+    fn a_state_naming_brokers_outside_the_replicas_is_cut_to_them() {
+        // A cancelled reassignment: broker 3 was added, caught up and led.
+        let cancelled = partition(&[1, 2], 3, &[3, 1, 2]);
+        let state = target_state(&cancelled, &live(&[1, 2, 3]), false, 1).unwrap();
+        assert_eq!(
+            (state.leader, state.leader_epoch, state.isr),
+            (1, 5, vec![1, 2])
+        );
+        // Only in the ISR: the leader stays, in the same epoch.
+        let follower = partition(&[1, 2], 1, &[1, 2, 3]);
+        let state = target_state(&follower, &live(&[1, 2, 3]), false, 1).unwrap();
+        assert_eq!(
+            (state.leader, state.leader_epoch, state.isr),
+            (1, 4, vec![1, 2])
+        );
     }
 }

@@ -35,10 +35,12 @@ mod admin;
 mod controller;
 mod election;
 mod reader;
+mod reassignment;
 mod watches;
 
 pub use admin::{NewTopicPlan, Refusal};
 pub use election::{Election, ElectionOutcome};
+pub use reassignment::{OngoingReassignment, ReassignmentRequest};
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;

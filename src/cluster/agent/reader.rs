@@ -207,6 +207,16 @@ impl ClusterAgent {
                 break;
             }
             let mut view = PartitionView::new(replicas.clone());
+            view.adding = assignment
+                .adding_replicas
+                .get(partition)
+                .cloned()
+                .unwrap_or_default();
+            view.removing = assignment
+                .removing_replicas
+                .get(partition)
+                .cloned()
+                .unwrap_or_default();
             self.read_state_into(name, *partition, &mut view).await?;
             partitions.push(view);
         }
@@ -277,7 +287,7 @@ impl ClusterAgent {
         Ok(())
     }
 
-    async fn refresh_topic(&self, name: &str) -> Result<(), AgentError> {
+    pub(super) async fn refresh_topic(&self, name: &str) -> Result<(), AgentError> {
         let topic = self.read_topic(name).await?;
         self.update(|view| match topic {
             Some(topic) => {
