@@ -213,7 +213,7 @@ pub fn epoch_end_offset(
     let Some(partition) = local(partitions, partition) else {
         return (ResponseError::NotLeaderOrFollower.code(), -1, -1);
     };
-    let Some(leader_epoch) = partition.leader_epoch() else {
+    let Some(leader_epoch) = partition.serving_epoch() else {
         return (ResponseError::NotLeaderOrFollower.code(), -1, -1);
     };
     if current_epoch >= 0 && current_epoch < leader_epoch {

@@ -183,7 +183,7 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     },
     ApiSupport {
         key: ApiKey::OffsetForLeaderEpoch,
-        min: 2,
+        min: 0,
         max: 4,
     },
     ApiSupport {

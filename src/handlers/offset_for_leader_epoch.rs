@@ -1,6 +1,7 @@
-//! OffsetsForLeaderEpoch (key 23), v2-4 (the range kafka-protocol's Kafka
-//! 4.0 schemas carry): where a leader epoch ends in the leader's log
-//! (KIP-101). A follower asks after a leader change and truncates what it
+//! OffsetsForLeaderEpoch (key 23), v0-4 (v0-1, which Kafka 4.0's schemas
+//! dropped, are patched back into the vendored kafka-protocol: v0 answers
+//! only the end offset, v1 adds the epoch, v2 the current leader epoch
+//! check): where a leader epoch ends in the leader's log (KIP-101). A follower asks after a leader change and truncates what it
 //! has past that point; consumers ask to detect truncation (KIP-320).
 //!
 //! Each partition is answered by the shard of this broker that leads it:

@@ -307,11 +307,27 @@ impl Partition {
         Ok(())
     }
 
-    /// Kafka's OffsetsForLeaderEpoch for this replica.
+    /// The leader epoch clients are checked against: a leader's own; the
+    /// embedded node's latest (0 until a cluster ever led it, as its
+    /// Metadata says); None on a follower.
+    pub fn serving_epoch(&self) -> Option<i32> {
+        match &*self.role.borrow() {
+            Role::Leader(leader) => Some(leader.epoch),
+            Role::Solo => Some(self.epochs.borrow().latest_epoch().max(0)),
+            Role::Follower { .. } => None,
+        }
+    }
+
+    /// Kafka's OffsetsForLeaderEpoch for this replica. The embedded node
+    /// that never recorded an epoch has had epoch 0 all along: it ends at
+    /// the log end.
     pub fn end_offset_for(&self, epoch: i32) -> (i32, i64) {
-        self.epochs
-            .borrow()
-            .end_offset_for(epoch, self.log.log_end_offset())
+        let epochs = self.epochs.borrow();
+        let solo = matches!(&*self.role.borrow(), Role::Solo);
+        if solo && epochs.latest_epoch() < 0 && epoch >= 0 {
+            return (0, self.log.log_end_offset() as i64);
+        }
+        epochs.end_offset_for(epoch, self.log.log_end_offset())
     }
 
     /// Why a produce is refused before appending: not leading, or fewer

@@ -288,3 +288,40 @@ def parse_fetch_v4(frame_body):
             out[(topic, partition)] = (error_code, high_watermark, records)
     r.done()
     return out
+
+
+API_OFFSET_FOR_LEADER_EPOCH = 23
+
+
+def offset_for_leader_epoch(correlation_id, version, topic, partitions, current_leader_epoch=-1, replica_id=-1):
+    """An OffsetForLeaderEpoch request, v0-3 (non-flexible): `partitions`
+    is [(partition, leader_epoch)]; v2+ carry `current_leader_epoch`, v3+
+    `replica_id` (-1: a consumer)."""
+    assert 0 <= version <= 3
+    body = struct.pack(">i", replica_id) if version >= 3 else b""
+    body += struct.pack(">i", 1) + string(topic) + struct.pack(">i", len(partitions))
+    for partition, leader_epoch in partitions:
+        body += struct.pack(">i", partition)
+        if version >= 2:
+            body += struct.pack(">i", current_leader_epoch)
+        body += struct.pack(">i", leader_epoch)
+    return request(API_OFFSET_FOR_LEADER_EPOCH, version, correlation_id, body)
+
+
+def parse_offset_for_leader_epoch(frame_body, version):
+    """{(topic, partition): (error_code, leader_epoch or None before v1,
+    end_offset)}."""
+    r = Reader(frame_body)
+    r.take(">i")  # correlation id
+    if version >= 2:
+        r.take(">i")  # throttle time
+    out = {}
+    for _ in range(r.take(">i")):
+        topic = r.string()
+        for _ in range(r.take(">i")):
+            error_code, partition = r.take(">hi")
+            leader_epoch = r.take(">i") if version >= 1 else None
+            end_offset = r.take(">q")
+            out[(topic, partition)] = (error_code, leader_epoch, end_offset)
+    r.done()
+    return out
