@@ -239,3 +239,51 @@ fn a_follower_copy_is_the_leaders_byte_for_byte() {
         assert_eq!(offsets_in(&bounded.to_vec()).last(), Some(&(8, 9)));
     });
 }
+
+#[test]
+fn a_follower_log_restarts_empty_at_any_offset() {
+    block_on(async {
+        let storage = MemStorage::new();
+        let leader = PartitionLog::open(storage.clone(), Path::new("/data/l-1"), small_segments())
+            .await
+            .unwrap();
+        for i in 0..10u64 {
+            let info = leader
+                .append(&build_test_batch(5, 200, i as i64), 0, AppendTime::Create)
+                .await
+                .unwrap();
+            leader.wait_durable(info.last_offset + 1).await.unwrap();
+        }
+        let dir = Path::new("/data/f-1");
+        let follower = PartitionLog::open(storage.clone(), dir, small_segments())
+            .await
+            .unwrap();
+        let first_two = leader.read(0, 1, true).await.unwrap().to_vec();
+        follower.append_replicated(&first_two, 0).await.unwrap();
+        // Forward past its end (the leader's log start moved on): empty,
+        // starting there, and it takes the leader's batches from there.
+        follower.restart_at(30).await.unwrap();
+        assert_eq!(
+            (follower.log_start_offset(), follower.log_end_offset()),
+            (30, 30)
+        );
+        assert!(matches!(
+            follower.read(0, 100, true).await,
+            Err(IoError::OffsetOutOfRange { .. })
+        ));
+        let rest = leader.read(30, 1 << 20, true).await.unwrap().to_vec();
+        let info = follower.append_replicated(&rest, 0).await.unwrap();
+        assert_eq!((info.base_offset, info.last_offset), (30, 49));
+        follower.wait_durable(50).await.unwrap();
+        // Back, below its start: the same, and it survives a reopen.
+        follower.restart_at(25).await.unwrap();
+        follower.close().await.unwrap();
+        let reopened = PartitionLog::open(storage, dir, small_segments())
+            .await
+            .unwrap();
+        assert_eq!(
+            (reopened.log_start_offset(), reopened.log_end_offset()),
+            (25, 25)
+        );
+    });
+}

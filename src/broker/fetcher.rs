@@ -326,8 +326,20 @@ impl FetchLoop {
                             .append_replicated(
                                 &records,
                                 data.high_watermark.max(0) as u64,
+                                data.log_start_offset.max(0) as u64,
                                 now_ms(),
                             )
+                            .await
+                            .map_err(|e| format!("{tp}: {e}"))?;
+                    }
+                    Some(ResponseError::OffsetOutOfRange)
+                        if (partition.log.log_end_offset() as i64) < data.log_start_offset =>
+                    {
+                        // What this replica misses is gone on the leader
+                        // (retention, DeleteRecords): start where the
+                        // leader's log does, as Kafka's followers do.
+                        partition
+                            .restart_at(data.log_start_offset as u64)
                             .await
                             .map_err(|e| format!("{tp}: {e}"))?;
                     }

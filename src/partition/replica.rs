@@ -268,9 +268,26 @@ impl Partition {
         &self,
         records: &[u8],
         leader_high_watermark: u64,
+        leader_log_start_offset: u64,
         now_ms: i64,
     ) -> Result<(), IoError> {
         if !records.is_empty() {
+            // An empty log restarted at the leader's log start, which falls
+            // inside a batch (DeleteRecords cut it): the leader sends that
+            // whole batch, so the log restarts at its base (Kafka's
+            // follower does the same on UnexpectedAppendOffsetException).
+            let first = batch::iter(records)
+                .next()
+                .and_then(|item| item.ok())
+                .and_then(|(_, bytes)| batch::header(bytes).ok())
+                .map(|header| (header.base_offset(), header.last_offset()));
+            let log_end = self.log.log_end_offset();
+            if let Some((base, last)) = first {
+                let empty = log_end == self.log.log_start_offset();
+                if empty && base >= 0 && (base as u64) < log_end && last as u64 >= log_end {
+                    self.restart_at(base as u64).await?;
+                }
+            }
             let info = self.log.append_replicated(records, now_ms).await?;
             for item in batch::iter(records) {
                 let Ok((_, bytes)) = item else { break };
@@ -287,8 +304,31 @@ impl Partition {
             }
             self.log.wait_durable(info.last_offset + 1).await?;
         }
+        // The leader's log start moves this replica's (DeleteRecords,
+        // retention), as Kafka's followers follow it.
+        let own_start = self.log.log_start_offset();
+        if leader_log_start_offset > own_start
+            && leader_log_start_offset <= self.log.log_end_offset()
+        {
+            self.log
+                .advance_log_start_offset(leader_log_start_offset)
+                .await?;
+        }
         self.follower_hw
             .set(self.follower_hw.get().max(leader_high_watermark));
+        Ok(())
+    }
+
+    /// Restarts a follower's log, empty, at `offset` (the leader's log
+    /// start, above this replica's log end: what lies between is gone on
+    /// the leader), with no epochs; the next fetch copies from there.
+    pub async fn restart_at(&self, offset: u64) -> Result<(), IoError> {
+        tracing::info!(topic = %self.topic, partition = self.index, from = self.log.log_end_offset(), to = offset, "restarting below the leader's log start");
+        self.log.restart_at(offset).await?;
+        if let Err(error) = self.epochs.borrow_mut().truncate_from(0) {
+            tracing::warn!(topic = %self.topic, partition = self.index, %error, "leader epoch checkpoint");
+        }
+        self.follower_hw.set(offset);
         Ok(())
     }
 

@@ -209,3 +209,38 @@ def test_reassignment_on_the_embedded_node(broker, topic_name):
         assert admin.list_partition_reassignments() == {}
     finally:
         admin.close()
+
+
+@pytest.mark.timeout(300)
+def test_a_new_replica_starts_at_the_leaders_log_start(cluster_factory):
+    """A partition whose first 2,000 records were deleted (DeleteRecords)
+    moves to another broker: the new replica's fetch from offset 0 is out
+    of range, so it starts where the leader's log does (Kafka's
+    truncateFullyAndStartAt) and catches up; after the old replica goes,
+    the 1,000 records left are all there."""
+    from kafka import TopicPartition as KTP
+    from kafka.admin import KafkaAdminClient
+
+    # Three brokers: the consumer's group needs __consumer_offsets (RF 3).
+    cluster = cluster_factory(size=3, overrides=OVERRIDES)
+    bootstrap = cluster.bootstrap
+    create_placed(bootstrap, "trimmed", [[1]])
+    produce(bootstrap, "trimmed", 1, 3000)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.delete_records({KTP("trimmed", 0): 2000})
+        assert admin.alter_partition_reassignments({KTP("trimmed", 0): [1, 2]}) == {KTP("trimmed", 0): None}
+        wait_until(
+            "broker 2 in sync",
+            lambda: admin.list_partition_reassignments() == {} and settled(bootstrap, "trimmed", 0, [1, 2]),
+        )
+        assert admin.alter_partition_reassignments({KTP("trimmed", 0): [2]}) == {KTP("trimmed", 0): None}
+        wait_until(
+            "broker 2 alone",
+            lambda: admin.list_partition_reassignments() == {} and settled(bootstrap, "trimmed", 0, [2]),
+        )
+    finally:
+        admin.close()
+    got = consume_all(cluster.broker(2).bootstrap, "trimmed", 1000)
+    assert [offset for _, offset, _ in got] == list(range(2000, 3000))
+    assert [v for _, _, v in got] == [b"record-%06d" % i for i in range(2000, 3000)]

@@ -194,6 +194,44 @@ impl<S: Storage> PartitionLog<S> {
         Ok(())
     }
 
+    /// Empties the log and starts it again, empty, at `offset`, forward or
+    /// back (Kafka's `truncateFullyAndStartAt`): a follower whose log ends
+    /// below the leader's log start offset cannot fetch what it misses, so
+    /// it starts where the leader's log does.
+    pub async fn restart_at(&self, offset: u64) -> Result<()> {
+        let _append = self.append_lock.lock().await;
+        let _write = self.write_lock.lock().await;
+        let _segments = self.segments_lock.lock().await;
+        self.check_usable()?;
+        self.write_out(super::SyncWanted::Always).await?;
+        let doomed: Vec<u64> = self.state.borrow().segments.keys().rev().copied().collect();
+        // Newest first, so a crash part way leaves a prefix of the log (the
+        // follower then restarts again).
+        for base in doomed {
+            self.state.borrow_mut().segments.remove(&base);
+            remove_segment_files(&self.storage, &self.dir, base)
+                .await
+                .map_err(|e| self.fail(e))?;
+        }
+        write_log_start_checkpoint(&self.storage, &self.dir, offset)
+            .await
+            .map_err(|e| self.fail(e))?;
+        let segment = self
+            .create_segment(offset)
+            .await
+            .map_err(|e| self.fail(e))?;
+        {
+            let mut state = self.state.borrow_mut();
+            state.segments.insert(offset, segment);
+            state.log_start_offset = offset;
+            state.cache.truncate(0, 0);
+            state.cleaner.checkpoint.first_dirty = offset;
+        }
+        self.reopen_tail(offset).await.map_err(|e| self.fail(e))?;
+        tracing::info!(dir = %self.dir.display(), offset, "log restarted empty");
+        Ok(())
+    }
+
     /// File position of the first batch in segment `base` whose last offset
     /// is at least `offset` (the segment's size if none).
     async fn position_of_batch_holding(&self, base: u64, offset: u64) -> Result<u64> {
