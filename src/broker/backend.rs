@@ -28,7 +28,7 @@ use super::shard::ShardState;
 use crate::clock::now_ms;
 use crate::cluster::TopicPartition;
 use crate::partition::manager::PartitionManager;
-use crate::partition::{Partition, ProduceOutcome};
+use crate::partition::{Partition, ProduceOutcome, RecordsFormat};
 use crate::protocol::errors;
 
 /// One partition read on its owner: the log's own buffers, not copied.
@@ -83,13 +83,18 @@ pub async fn produce(
     acks: i16,
     now_ms: i64,
     timeout: Duration,
+    format: RecordsFormat,
     parts: Vec<(TopicPartition, Bytes)>,
 ) -> Vec<ProduceOutcome> {
     let calls = parts.into_iter().map(|(partition, records)| {
         let local = local(partitions, &partition);
         async move {
             match local {
-                Some(partition) => partition.produce(records, acks, now_ms, timeout).await,
+                Some(partition) => {
+                    partition
+                        .produce_records(records, format, acks, now_ms, timeout)
+                        .await
+                }
                 None => ProduceOutcome::failed(
                     ResponseError::NotLeaderOrFollower,
                     "partition is not on this shard",
@@ -361,8 +366,11 @@ impl ShardHandler<ShardRequest, ShardResponse> for Backend {
                 acks,
                 now_ms,
                 timeout,
+                format,
                 parts,
-            } => ShardResponse::Produced(produce(partitions, acks, now_ms, timeout, parts).await),
+            } => ShardResponse::Produced(
+                produce(partitions, acks, now_ms, timeout, format, parts).await,
+            ),
             ShardRequest::Read { parts } => {
                 let mut outcomes = Vec::with_capacity(parts.len());
                 for part in &parts {

@@ -343,6 +343,13 @@ impl FetchLoop {
                             .await
                             .map_err(|e| format!("{tp}: {e}"))?;
                     }
+                    Some(ResponseError::OffsetOutOfRange) => {
+                        // Past the leader's end (an unclean election cut
+                        // its log): ask where the epochs part again and
+                        // truncate there before the next fetch.
+                        self.truncated.remove(tp);
+                        backoff = true;
+                    }
                     Some(error) => {
                         // A leader change or a fence: the next cluster view
                         // (or a truncation for the new epoch) sorts it out.

@@ -22,7 +22,7 @@ use crate::cluster::agent::{
 };
 use crate::cluster::{ClusterView, TopicPartition, TopicTable};
 use crate::coordinator::calls::{GroupCall, GroupReply};
-use crate::partition::ProduceOutcome;
+use crate::partition::{ProduceOutcome, RecordsFormat};
 
 pub enum ShardRequest {
     /// A newer topic table from the control shard: open what this shard now
@@ -37,6 +37,9 @@ pub enum ShardRequest {
         now_ms: i64,
         /// How long `acks=all` waits for the in-sync replicas.
         timeout: Duration,
+        /// What the records may be: v2 batches, or (Produce v0-2) old
+        /// message sets too.
+        format: RecordsFormat,
         parts: Vec<(TopicPartition, Bytes)>,
     },
     Read {

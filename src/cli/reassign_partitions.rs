@@ -6,8 +6,8 @@
 //! | action | what it does |
 //! |---|---|
 //! | `--generate --topics-to-move-json-file F --broker-list 1,2,3` | prints the current assignment of the topics and a proposed one over the brokers (Kafka's placement) |
-//! | `--execute --reassignment-json-file F` | prints the current assignment (to roll back with) and starts the plan |
-//! | `--verify --reassignment-json-file F` | says of each partition whether its move is completed or still in progress |
+//! | `--execute --reassignment-json-file F [--additional]` | prints the current assignment (to roll back with) and starts the plan; refused while other moves are under way unless `--additional` |
+//! | `--verify --reassignment-json-file F` | says of each partition whether its move is completed or still in progress (exit 0 either way, as Kafka's) |
 //! | `--cancel --reassignment-json-file F` | cancels the moves of the plan still under way |
 //! | `--list` | the reassignments under way |
 //!
@@ -83,6 +83,9 @@ pub struct ReassignPartitionsArgs {
     /// Kafka's replication throttle (bytes/s); not supported.
     #[arg(long, value_name = "BYTES")]
     pub throttle: Option<i64>,
+    /// --execute while other reassignments are under way.
+    #[arg(long)]
+    pub additional: bool,
 }
 
 /// Kafka's reassignment JSON.
@@ -149,7 +152,7 @@ pub fn run(args: ReassignPartitionsArgs) -> Result<(), CliError> {
     })?;
     let plan = read_plan(path)?;
     if args.execute {
-        execute(&mut controller, &plan)
+        execute(&mut controller, &plan, args.additional)
     } else if args.verify {
         verify(&mut controller, &plan)
     } else {
@@ -405,7 +408,34 @@ fn list(controller: &mut WireClient) -> Result<(), CliError> {
     Ok(())
 }
 
-fn execute(controller: &mut WireClient, plan: &Plan) -> Result<(), CliError> {
+/// `t-0,t-1`, sorted by topic then partition (Kafka's order).
+fn sorted_labels<'a>(partitions: impl Iterator<Item = &'a PlannedPartition>) -> String {
+    let mut keys: Vec<(&str, i32)> = partitions
+        .map(|p| (p.topic.as_str(), p.partition))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys.iter()
+        .map(|(t, p)| label(t, *p))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Kafka's "s" after "reassignment" for more than one partition.
+fn plural(count: usize) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn execute(controller: &mut WireClient, plan: &Plan, additional: bool) -> Result<(), CliError> {
+    if !additional && !ongoing(controller)?.is_empty() {
+        return Err(CliError::Failed(
+            "Cannot execute because there is an existing partition assignment.  Use --additional to override this and create a new partition assignment in addition to the existing one. The --additional flag can also be used to change the throttle by resubmitting the current reassignment.".into(),
+        ));
+    }
     let mut topics: Vec<String> = plan.partitions.iter().map(|p| p.topic.clone()).collect();
     topics.sort();
     topics.dedup();
@@ -429,25 +459,19 @@ fn execute(controller: &mut WireClient, plan: &Plan) -> Result<(), CliError> {
         .map(|p| (p.topic.clone(), p.partition, Some(p.replicas.clone())))
         .collect();
     let refused = alter(controller, targets)?;
-    let started: Vec<String> = plan
-        .partitions
-        .iter()
-        .map(|p| label(&p.topic, p.partition))
-        .filter(|l| !refused.iter().any(|(r, _)| r == l))
-        .collect();
-    if !started.is_empty() {
-        println!(
-            "Successfully started partition reassignments for {}",
-            started.join(",")
-        );
+    if !refused.is_empty() {
+        return refusals(refused, "Error reassigning partition(s):".to_string());
     }
-    refusals(refused, "Error reassigning partition(s):")
+    println!(
+        "Successfully started partition reassignment{} for {}",
+        plural(plan.partitions.len()),
+        sorted_labels(plan.partitions.iter())
+    );
+    Ok(())
 }
 
-fn refusals(refused: Vec<(String, String)>, heading: &str) -> Result<(), CliError> {
-    if refused.is_empty() {
-        return Ok(());
-    }
+/// Kafka's refusal: a heading and a line per partition, exit code 1.
+fn refusals(refused: Vec<(String, String)>, heading: String) -> Result<(), CliError> {
     println!("{heading}");
     for (partition, message) in &refused {
         println!("{partition}: {message}");
@@ -465,12 +489,12 @@ fn verify(controller: &mut WireClient, plan: &Plan) -> Result<(), CliError> {
     topics.dedup();
     let current = current_assignment(controller, &topics)?;
     println!("Status of partition reassignment:");
-    let mut unfinished = 0;
-    for p in &plan.partitions {
+    let mut in_order: Vec<&PlannedPartition> = plan.partitions.iter().collect();
+    in_order.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    for p in in_order {
         let name = label(&p.topic, p.partition);
         if ongoing.contains_key(&(p.topic.clone(), p.partition)) {
             println!("Reassignment of partition {name} is still in progress.");
-            unfinished += 1;
             continue;
         }
         let replicas = current
@@ -486,16 +510,10 @@ fn verify(controller: &mut WireClient, plan: &Plan) -> Result<(), CliError> {
                 joined(&replicas),
                 joined(&p.replicas)
             );
-            unfinished += 1;
         }
     }
-    if unfinished == 0 {
-        Ok(())
-    } else {
-        Err(CliError::Failed(format!(
-            "{unfinished} partition(s) not where the plan puts them"
-        )))
-    }
+    // Kafka's tool exits 0 whatever the status: scripts read the lines.
+    Ok(())
 }
 
 fn cancel(controller: &mut WireClient, plan: &Plan) -> Result<(), CliError> {
@@ -514,16 +532,17 @@ fn cancel(controller: &mut WireClient, plan: &Plan) -> Result<(), CliError> {
         .map(|p| (p.topic.clone(), p.partition, None))
         .collect();
     let refused = alter(controller, targets)?;
-    let cancelled: Vec<String> = active
-        .iter()
-        .map(|p| label(&p.topic, p.partition))
-        .filter(|l| !refused.iter().any(|(r, _)| r == l))
-        .collect();
-    if !cancelled.is_empty() {
-        println!(
-            "Successfully cancelled partition reassignments for: {}",
-            cancelled.join(",")
+    if !refused.is_empty() {
+        let heading = format!(
+            "Error cancelling partition reassignment{} for:",
+            plural(refused.len())
         );
+        return refusals(refused, heading);
     }
-    refusals(refused, "Error cancelling partition reassignment(s):")
+    println!(
+        "Successfully cancelled partition reassignment{} for: {}",
+        plural(active.len()),
+        sorted_labels(active.iter().copied())
+    );
+    Ok(())
 }

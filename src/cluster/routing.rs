@@ -101,17 +101,23 @@ impl RoutingTable {
         }
     }
 
-    /// In a cluster, whether the view assigns this broker a replica of
-    /// `partition`: `Some(false)` only when the view names the partition's
-    /// replicas and this broker is not among them (a reassignment moved it
-    /// away); `None` on the embedded node or when the view does not know
-    /// the partition.
-    pub fn holds_replica(&self, topic: &str, partition: i32) -> Option<bool> {
-        let membership = self.cluster.as_ref()?;
-        let view = membership
+    /// In a cluster, whether a reassignment moved `partition`'s replica
+    /// away from this broker for good: the view knows the partition and
+    /// names this broker neither among its replicas nor as its leader nor
+    /// in its ISR (a replica still leading or in sync keeps its data until
+    /// the controller has moved the state on). False on the embedded node
+    /// and for partitions the view does not know.
+    pub fn replica_moved_away(&self, topic: &str, partition: i32) -> bool {
+        let Some(membership) = self.cluster.as_ref() else {
+            return false;
+        };
+        let me = membership.broker_id;
+        membership
             .view
-            .partition(&TopicPartition::new(topic.into(), partition))?;
-        Some(view.replicas.contains(&membership.broker_id))
+            .partition(&TopicPartition::new(topic.into(), partition))
+            .is_some_and(|view| {
+                !view.replicas.contains(&me) && view.leader != me && !view.isr.contains(&me)
+            })
     }
 
     /// The shard of this broker that holds `partition`'s replica (whether or

@@ -63,7 +63,7 @@ pub struct ApiSupport {
 pub const SUPPORTED_APIS: &[ApiSupport] = &[
     ApiSupport {
         key: ApiKey::Produce,
-        min: 3,
+        min: 0,
         max: 12,
     },
     ApiSupport {

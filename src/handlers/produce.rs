@@ -1,7 +1,15 @@
-//! Produce (key 0), v3-12: validate and append each partition's record
+//! Produce (key 0), v0-12: validate and append each partition's record
 //! batch on the shard that owns the partition; answer after the flush
 //! policy's durability (acks 1 and -1 are the same on a single node: the
 //! in-sync replica set is this broker), or not at all for acks=0.
+//!
+//! v0-2 (clients of Kafka 0.8-0.10, and librdkafka, which turns its
+//! compression on only when a broker lists them: librdkafka#4956, Kafka's
+//! KAFKA-18659) carry v0/v1 message sets, nested compressed wrappers and
+//! the old LZ4 framing included; each is validated and converted to one v2
+//! batch before the append (`partition/validation.rs`,
+//! `sluice_io::legacy`). Their responses have no throttle time (v0) and
+//! no log append time (v0-1).
 
 use std::rc::Rc;
 
@@ -18,7 +26,7 @@ use crate::broker::frontend;
 use crate::broker::shard::ShardState;
 use crate::clock::now_ms;
 use crate::cluster::TopicPartition;
-use crate::partition::ProduceOutcome;
+use crate::partition::{ProduceOutcome, RecordsFormat};
 
 fn failed(error: ResponseError, message: impl Into<String>) -> ProduceOutcome {
     ProduceOutcome::failed(error, message)
@@ -76,11 +84,19 @@ pub async fn handle(
         }
     }
 
+    // Produce v0-2 carry message format v0/v1 (converted to v2 on write, as
+    // Kafka 3.x does with message.format.version 3.0+) or v2 batches.
+    let format = if version <= 2 {
+        RecordsFormat::MessageSet
+    } else {
+        RecordsFormat::V2Batch
+    };
     let answered = frontend::partitions::produce(
         shard,
         acks,
         now,
         std::time::Duration::from_millis(request.timeout_ms.max(0) as u64),
+        format,
         parts,
     )
     .await;

@@ -161,7 +161,7 @@ impl PartitionManager {
                             // A reassignment moved this replica to other
                             // brokers: it is deleted, as Kafka's
                             // StopReplica(delete) does.
-                            || routing.holds_replica(topic, *partition) == Some(false)
+                            || routing.replica_moved_away(topic, *partition)
                     }
                 })
                 .collect()

@@ -7,6 +7,7 @@ pub mod manager;
 pub mod producer_state;
 pub mod replica;
 pub mod validation;
+pub use validation::RecordsFormat;
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use sluice_io::{AppendTime, IoError, LogRead, PartitionLog};
 use crate::protocol::errors;
 use producer_state::{ProducerState, SequenceCheck};
 use sluice_io::notify::Notify;
-use validation::{check_records, producer_batch, RecordRules, RecordsFormat};
+use validation::{check_records, producer_batch, RecordRules};
 
 /// Settings a partition takes from its topic's config.
 #[derive(Clone, Debug)]

@@ -304,18 +304,20 @@ impl Partition {
             }
             self.log.wait_durable(info.last_offset + 1).await?;
         }
+        let log_end = self.log.log_end_offset();
+        self.follower_hw.set(
+            self.follower_hw
+                .get()
+                .max(leader_high_watermark)
+                .min(log_end),
+        );
         // The leader's log start moves this replica's (DeleteRecords,
-        // retention), as Kafka's followers follow it.
-        let own_start = self.log.log_start_offset();
-        if leader_log_start_offset > own_start
-            && leader_log_start_offset <= self.log.log_end_offset()
-        {
-            self.log
-                .advance_log_start_offset(leader_log_start_offset)
-                .await?;
+        // retention), as Kafka's followers follow it, never past the high
+        // watermark (Kafka's `maybeIncrementLogStartOffset`).
+        let start = leader_log_start_offset.min(self.follower_hw.get());
+        if start > self.log.log_start_offset() {
+            self.log.advance_log_start_offset(start).await?;
         }
-        self.follower_hw
-            .set(self.follower_hw.get().max(leader_high_watermark));
         Ok(())
     }
 
@@ -364,8 +366,12 @@ impl Partition {
     pub fn end_offset_for(&self, epoch: i32) -> (i32, i64) {
         let epochs = self.epochs.borrow();
         let solo = matches!(&*self.role.borrow(), Role::Solo);
-        if solo && epochs.latest_epoch() < 0 && epoch >= 0 {
-            return (0, self.log.log_end_offset() as i64);
+        if solo && epochs.latest_epoch() < 0 {
+            // Epoch 0 ends at the log end; a later one was never seen.
+            return match epoch {
+                0 => (0, self.log.log_end_offset() as i64),
+                _ => (-1, -1),
+            };
         }
         epochs.end_offset_for(epoch, self.log.log_end_offset())
     }

@@ -143,7 +143,7 @@ def test_reassign_partitions_tool_generate_execute_verify_cancel(cluster_factory
     out = tool(*server, "--execute", "--reassignment-json-file", str(plan)).stdout
     assert "Current partition replica assignment" in out
     assert '{"version":1,"partitions":[{"topic":"tool","partition":0,"replicas":[1],"log_dirs":["any"]}]}' in out
-    assert "Successfully started partition reassignments for tool-0" in out
+    assert "Successfully started partition reassignment for tool-0" in out
     wait_until(
         "the tool's move verified",
         lambda: "Reassignment of partition tool-0 is completed."
@@ -170,14 +170,14 @@ def test_reassign_partitions_tool_generate_execute_verify_cancel(cluster_factory
     paused.proc.send_signal(signal.SIGSTOP)
     try:
         out = tool(*controller, "--execute", "--reassignment-json-file", str(stuck)).stdout
-        assert "Successfully started partition reassignments for tool-1" in out
+        assert "Successfully started partition reassignment for tool-1" in out
         listed = tool(*controller, "--list").stdout
         assert f"tool-1: replicas: 2,{paused.broker_id}. adding: {paused.broker_id}. removing: ." in listed, listed
         verified = tool(*controller, "--verify", "--reassignment-json-file", str(stuck), check=False)
-        assert verified.returncode == 1
+        assert verified.returncode == 0  # as Kafka's tool, whatever the status
         assert "Reassignment of partition tool-1 is still in progress." in verified.stdout
         out = tool(*controller, "--cancel", "--reassignment-json-file", str(stuck)).stdout
-        assert "Successfully cancelled partition reassignments for: tool-1" in out
+        assert "Successfully cancelled partition reassignment for: tool-1" in out
         assert tool(*controller, "--list").stdout.strip() == "No partition reassignments found."
     finally:
         paused.proc.send_signal(signal.SIGCONT)

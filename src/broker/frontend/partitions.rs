@@ -17,7 +17,7 @@ use crate::broker::messages::{
 };
 use crate::broker::shard::ShardState;
 use crate::cluster::{Owner, TopicPartition};
-use crate::partition::ProduceOutcome;
+use crate::partition::{ProduceOutcome, RecordsFormat};
 
 /// Record bytes of a Fetch response: shared with this shard's log buffers,
 /// or copied out of another shard's.
@@ -82,6 +82,7 @@ pub async fn produce(
     acks: i16,
     now_ms: i64,
     timeout: Duration,
+    format: RecordsFormat,
     parts: Vec<Slotted<(TopicPartition, Bytes)>>,
 ) -> Vec<Slotted<ProduceOutcome>> {
     scatter(
@@ -91,6 +92,7 @@ pub async fn produce(
             acks,
             now_ms,
             timeout,
+            format,
             parts,
         },
         |response| match response {

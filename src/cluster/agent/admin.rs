@@ -155,6 +155,14 @@ impl ClusterAgent {
             Err(error) => return Err(storage(error.into())),
         };
         let mut assignment = TopicAssignment::from_json(&bytes).map_err(|e| storage(e.into()))?;
+        if !assignment.adding_replicas.is_empty() || !assignment.removing_replicas.is_empty() {
+            // The new partitions would be placed from replica lists that
+            // hold both the old and the new replicas (Kafka refuses too).
+            return Err((
+                ResponseError::ReassignmentInProgress,
+                format!("A partition reassignment is in progress for the topic '{name}'."),
+            ));
+        }
         let added = assign_new_partitions(
             &assignment.partitions,
             &self.placement_brokers(),

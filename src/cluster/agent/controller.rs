@@ -130,6 +130,7 @@ impl ClusterAgent {
         let Some(epoch) = *self.controller.borrow() else {
             return Ok(());
         };
+        let _deciding = self.decisions.lock().await;
         for topic in self.children_watched(znodes::ADMIN_DELETE_TOPICS).await? {
             self.delete_topic_znodes(&topic).await?;
         }
@@ -271,13 +272,16 @@ pub(super) fn target_state(
             controller_epoch,
         ));
     }
-    // A state never names a broker that is not a replica (a cancelled
+    // A state names no broker that is not a replica (a cancelled
     // reassignment leaves its added replicas in the ISR, perhaps leading):
-    // they count as gone.
+    // they count as gone, as long as a replica inside is in sync. Never an
+    // empty ISR: with none inside the state stays as it is (as Kafka keeps
+    // the last ISR member), so the data is kept where it is in sync.
     let outside = |r: &i32| !partition.replicas.contains(r);
-    if partition.isr.iter().any(outside)
-        || (partition.leader != NO_LEADER && outside(&partition.leader))
-    {
+    let some_inside = partition.isr.iter().any(|r| !outside(r));
+    let names_outside = partition.isr.iter().any(outside)
+        || (partition.leader != NO_LEADER && outside(&partition.leader));
+    if names_outside && some_inside {
         let mut within = partition.clone();
         within.isr.retain(|r| !outside(r));
         if outside(&partition.leader) {
@@ -427,6 +431,10 @@ pub(super) mod tests {
             (state.leader, state.leader_epoch, state.isr),
             (1, 5, vec![1, 2])
         );
+        // The only in-sync replica is outside: the state stays (never an
+        // empty ISR), and so does that broker's data.
+        let only_outside = partition(&[1, 2], 3, &[3]);
+        assert!(target_state(&only_outside, &live(&[1, 2, 3]), false, 1).is_none());
         // Only in the ISR: the leader stays, in the same epoch.
         let follower = partition(&[1, 2], 1, &[1, 2, 3]);
         let state = target_state(&follower, &live(&[1, 2, 3]), false, 1).unwrap();

@@ -115,6 +115,11 @@ pub struct ClusterAgent {
     watches: RefCell<Watches>,
     /// Some while this broker is the controller.
     controller: RefCell<Option<ControllerEpoch>>,
+    /// The controller's decisions one at a time (a reconcile pass, a
+    /// reassignment request), as Kafka's controller takes its events on one
+    /// thread: an assignment and the partition state are never decided
+    /// from each other's stale halves.
+    decisions: futures::lock::Mutex<()>,
     /// The producer id block this broker took from ZooKeeper: next, end.
     producer_ids: Cell<(i64, i64)>,
 }
@@ -144,6 +149,7 @@ impl ClusterAgent {
             published: Cell::new(0),
             watches: RefCell::new(Watches::default()),
             controller: RefCell::new(None),
+            decisions: futures::lock::Mutex::new(()),
             producer_ids: Cell::new((0, 0)),
         };
         let cluster_id = agent.agree_cluster_id(local_cluster_id).await?;

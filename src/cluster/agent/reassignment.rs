@@ -10,18 +10,25 @@
 //!    replica and follow the leader; the leader tracks them and lets each
 //!    into the ISR once it has caught up (`replication/isr.rs`).
 //! 2. Once every target replica is in the ISR, the controller (each
-//!    reconcile pass, [`completion_step`]) writes the partition's state:
-//!    the removed replicas out of the ISR, and a new leader from the target
-//!    (epoch + 1) if the leader is being removed.
-//! 3. Then it writes the assignment as just TRS, without the `adding` and
-//!    `removing` entries. The removed brokers delete their replicas
-//!    (`partition/manager.rs`, Kafka's StopReplica with delete).
+//!    reconcile pass, [`completion_step`]) writes, in one ZooKeeper
+//!    transaction fenced by the controller epoch, the partition's state
+//!    (the removed replicas out of the ISR, a new leader from the target if
+//!    the leader is being removed, epoch + 1 as Kafka's controller bumps
+//!    it) and the assignment as just TRS, without the `adding` and
+//!    `removing` entries. One write, so the leader never lets a removed
+//!    replica back into the ISR in between.
+//! 3. The removed brokers, no longer named by the assignment, the leader or
+//!    the ISR, delete their replicas (`partition/manager.rs`, Kafka's
+//!    StopReplica with delete).
 //!
 //! A new target for a partition under way replaces the old one (ORS stays
 //! what it was); a null target cancels, writing ORS back (the controller's
-//! rule that a state never names a broker outside the replicas then takes
-//! the added ones out of the ISR and the leadership). Every step is a
-//! conditional write, so a stale view costs a retry on the next pass.
+//! rule that a state names no broker outside the replicas, while one inside
+//! is in sync, then takes the added ones out of the ISR and the
+//! leadership; only then do their brokers delete them). Requests and the
+//! reconcile pass take turns (the agent's `decisions` lock); every write is
+//! conditional and fenced by the controller epoch, so a stale view costs a
+//! retry on the next pass and a deposed controller writes nothing.
 //!
 //! Not done: the replication throttle (`--throttle`,
 //! `leader/follower.replication.throttled.rate`): new replicas copy at
@@ -34,7 +41,7 @@ use kafka_protocol::ResponseError;
 use super::controller::ControllerEpoch;
 use super::{AgentError, ClusterAgent, Refusal};
 use crate::cluster::view::{PartitionView, NO_LEADER};
-use crate::cluster::zk::ZkError;
+use crate::cluster::zk::{ZkError, ZkOp};
 use crate::cluster::znodes::{self, PartitionState, TopicAssignment};
 use crate::cluster::TopicPartition;
 
@@ -89,12 +96,10 @@ pub(super) fn plan(
             removing: Vec::new(),
         }));
     };
+    // Kafka's `KafkaController.validateReplicas`, in its order.
     let invalid = |message: String| Err((ResponseError::InvalidReplicaAssignment, message));
     if target.is_empty() {
         return invalid("Empty replica list specified in partition reassignment.".into());
-    }
-    if let Some(bad) = target.iter().find(|r| **r < 0) {
-        return invalid(format!("Invalid broker id in replica assignment: {bad}"));
     }
     let distinct: BTreeSet<i32> = target.iter().copied().collect();
     if distinct.len() != target.len() {
@@ -102,9 +107,18 @@ pub(super) fn plan(
             "Duplicate replica ids in partition reassignment replica list: {target:?}"
         ));
     }
-    if !target.iter().all(|r| live.contains(r)) {
+    if target.iter().any(|r| *r < 0) {
+        return invalid(format!("Invalid broker id in replica list: {target:?}"));
+    }
+    // Only the replicas to add must be alive (they have to copy the log).
+    let dead_added: Vec<i32> = target
+        .iter()
+        .copied()
+        .filter(|r| !original.contains(r) && !live.contains(r))
+        .collect();
+    if !dead_added.is_empty() {
         return invalid(format!(
-            "Replica assignment has brokers that are not alive. Replica list: {target:?}, live broker list: {:?}",
+            "Replica assignment has brokers that are not alive. Replica list: {dead_added:?}, live broker list: {:?}",
             live.iter().collect::<Vec<_>>()
         ));
     }
@@ -146,11 +160,13 @@ pub(super) enum Step {
     /// A target replica is not in the ISR yet (or no target replica can
     /// lead): wait for the leader to let it in.
     Wait,
-    /// Write this state first: the removed replicas out of the ISR, a
-    /// leader from the target.
-    State(PartitionState),
-    /// The state is final: write the assignment as the target alone.
-    Finish(Vec<i32>),
+    /// Write the assignment as `target` alone and, if it changes, `state`
+    /// (the removed replicas out of the ISR, a leader from the target, a
+    /// new epoch), in one transaction.
+    Complete {
+        target: Vec<i32>,
+        state: Option<PartitionState>,
+    },
 }
 
 /// Step 2 and 3 of the module doc for one partition with a state.
@@ -173,27 +189,30 @@ pub(super) fn completion_step(
         && target.contains(&partition.leader)
         && live.contains(&partition.leader);
     if leader_stays {
-        if isr == partition.isr {
-            return Step::Finish(target);
-        }
-        return Step::State(PartitionState::new(
-            partition.leader,
-            partition.leader_epoch,
-            isr,
-            controller_epoch,
-        ));
+        let state = (isr != partition.isr).then(|| {
+            PartitionState::new(
+                partition.leader,
+                partition.leader_epoch + 1,
+                isr,
+                controller_epoch,
+            )
+        });
+        return Step::Complete { target, state };
     }
     match target
         .iter()
         .copied()
         .find(|r| live.contains(r) && isr.contains(r))
     {
-        Some(leader) => Step::State(PartitionState::new(
-            leader,
-            partition.leader_epoch + 1,
-            isr,
-            controller_epoch,
-        )),
+        Some(leader) => Step::Complete {
+            state: Some(PartitionState::new(
+                leader,
+                partition.leader_epoch + 1,
+                isr,
+                controller_epoch,
+            )),
+            target,
+        },
         None => Step::Wait,
     }
 }
@@ -206,9 +225,10 @@ impl ClusterAgent {
         requests: Vec<ReassignmentRequest>,
         allow_replication_factor_change: bool,
     ) -> Result<Vec<(TopicPartition, Option<Refusal>)>, ResponseError> {
-        if !self.is_controller() {
+        let _deciding = self.decisions.lock().await;
+        let Some(epoch) = *self.controller.borrow() else {
             return Err(ResponseError::NotController);
-        }
+        };
         let mut outcomes: Vec<(TopicPartition, Option<Refusal>)> = Vec::new();
         let mut topics: Vec<std::sync::Arc<str>> = Vec::new();
         for request in &requests {
@@ -222,7 +242,7 @@ impl ClusterAgent {
                 .filter(|r| r.partition.topic == topic)
                 .collect();
             let results = self
-                .reassign_topic(&topic, &of_topic, allow_replication_factor_change)
+                .reassign_topic(&topic, &of_topic, allow_replication_factor_change, epoch)
                 .await;
             outcomes.extend(results);
         }
@@ -236,6 +256,7 @@ impl ClusterAgent {
         topic: &str,
         requests: &[&ReassignmentRequest],
         allow_replication_factor_change: bool,
+        epoch: ControllerEpoch,
     ) -> Vec<(TopicPartition, Option<Refusal>)> {
         let fail_all = |refusal: Refusal| {
             requests
@@ -308,11 +329,15 @@ impl ClusterAgent {
             if !changed {
                 return outcomes;
             }
-            match self
-                .zk
-                .set_data(&path, assignment.to_json(), Some(stat.version))
-                .await
-            {
+            let write = vec![
+                fence(epoch),
+                ZkOp::SetData {
+                    path: path.clone(),
+                    data: assignment.to_json(),
+                    expected_version: Some(stat.version),
+                },
+            ];
+            match self.zk.multi(write).await {
                 Ok(_) => {
                     tracing::info!(topic, partitions = ?assignment.partitions, adding = ?assignment.adding_replicas, removing = ?assignment.removing_replicas, "reassigning partitions");
                     // Into the view now, not when the watch fires: a
@@ -323,6 +348,13 @@ impl ClusterAgent {
                     }
                     return outcomes;
                 }
+                Err(ZkError::BadVersion { path: failed }) if failed == znodes::CONTROLLER_EPOCH => {
+                    self.resign();
+                    return fail_all((
+                        ResponseError::NotController,
+                        "another controller was elected".into(),
+                    ));
+                }
                 Err(ZkError::BadVersion { .. }) => continue,
                 Err(error) => {
                     return fail_all((ResponseError::UnknownServerError, error.to_string()))
@@ -330,7 +362,7 @@ impl ClusterAgent {
             }
         }
         fail_all((
-            ResponseError::ConcurrentTransactions,
+            ResponseError::UnknownServerError,
             format!("topic {topic} kept changing; retry"),
         ))
     }
@@ -377,26 +409,24 @@ impl ClusterAgent {
         }
         match completion_step(partition, live, epoch.epoch) {
             Step::Wait => Ok(()),
-            Step::State(state) => {
-                self.write_state(topic, index, partition, &state, epoch)
-                    .await?;
-                Ok(())
-            }
-            Step::Finish(target) => {
-                self.finish_reassignment(topic, index, partition, target)
+            Step::Complete { target, state } => {
+                self.finish_reassignment(topic, index, partition, target, state, epoch)
                     .await
             }
         }
     }
 
-    /// Writes the assignment as `target` alone, if the partition is still
-    /// where the view saw it (else the next pass decides again).
+    /// Writes the assignment as `target` alone and `state`, in one
+    /// transaction fenced by the controller epoch and conditional on both
+    /// znodes being as the view saw them (else the next pass decides again).
     async fn finish_reassignment(
         &self,
         topic: &str,
         index: i32,
         seen: &PartitionView,
         target: Vec<i32>,
+        state: Option<PartitionState>,
+        epoch: ControllerEpoch,
     ) -> Result<(), AgentError> {
         let path = znodes::topic_path(topic);
         let (bytes, stat) = match self.zk.get_data(&path).await {
@@ -427,18 +457,41 @@ impl ClusterAgent {
             removing: Vec::new(),
         };
         set_partition(&mut assignment, index, done);
-        match self
-            .zk
-            .set_data(&path, assignment.to_json(), Some(stat.version))
-            .await
-        {
+        let mut write = vec![fence(epoch)];
+        if let Some(state) = &state {
+            write.push(ZkOp::SetData {
+                path: znodes::partition_state_path(topic, index),
+                data: state.to_json(),
+                expected_version: Some(seen.state_version),
+            });
+        }
+        write.push(ZkOp::SetData {
+            path,
+            data: assignment.to_json(),
+            expected_version: Some(stat.version),
+        });
+        match self.zk.multi(write).await {
             Ok(_) => {
-                tracing::info!(topic, partition = index, replicas = ?target, "reassignment complete");
+                tracing::info!(topic, partition = index, replicas = ?target, state = ?state, "reassignment complete");
+                Ok(())
+            }
+            Err(ZkError::BadVersion { path: failed }) if failed == znodes::CONTROLLER_EPOCH => {
+                tracing::warn!("another controller was elected");
+                self.resign();
                 Ok(())
             }
             Err(ZkError::BadVersion { .. }) => Ok(()),
             Err(error) => Err(error.into()),
         }
+    }
+}
+
+/// The check every controller write carries: `/controller_epoch` is still
+/// at this controller's version (Kafka's fencing of a deposed controller).
+fn fence(epoch: ControllerEpoch) -> ZkOp {
+    ZkOp::CheckVersion {
+        path: znodes::CONTROLLER_EPOCH.to_string(),
+        version: epoch.zk_version,
     }
 }
 
@@ -536,29 +589,40 @@ mod tests {
     }
 
     #[test]
-    fn completion_waits_for_the_target_in_the_isr_then_moves_state_then_assignment() {
+    fn completion_waits_for_the_target_in_the_isr_then_writes_state_and_assignment() {
         let all = live(&[0, 1, 2]);
         // Broker 2 is still copying.
         let copying = reassigning(&[1, 2, 0], &[2], &[0], 1, &[1, 0]);
         assert_eq!(completion_step(&copying, &all, 7), Step::Wait);
-        // In sync: broker 0 leaves the ISR first, leader 1 stays (same epoch).
+        // In sync: broker 0 leaves the ISR with the assignment, leader 1
+        // stays (a new epoch, as Kafka's controller bumps it).
         let caught_up = reassigning(&[1, 2, 0], &[2], &[0], 1, &[1, 0, 2]);
         assert_eq!(
             completion_step(&caught_up, &all, 7),
-            Step::State(PartitionState::new(1, 4, vec![1, 2], 7))
+            Step::Complete {
+                target: vec![1, 2],
+                state: Some(PartitionState::new(1, 5, vec![1, 2], 7)),
+            }
         );
-        // The state is final: the assignment follows.
+        // Nothing to cut (the removed replica already left the ISR): the
+        // assignment alone.
         let final_state = reassigning(&[1, 2, 0], &[2], &[0], 1, &[1, 2]);
         assert_eq!(
             completion_step(&final_state, &all, 7),
-            Step::Finish(vec![1, 2])
+            Step::Complete {
+                target: vec![1, 2],
+                state: None,
+            }
         );
         // A leader being removed hands over to the first target replica in
         // sync, in a new epoch.
         let leader_moves = reassigning(&[1, 2, 0], &[1, 2], &[0], 0, &[0, 1, 2]);
         assert_eq!(
             completion_step(&leader_moves, &all, 7),
-            Step::State(PartitionState::new(1, 5, vec![1, 2], 7))
+            Step::Complete {
+                target: vec![1, 2],
+                state: Some(PartitionState::new(1, 5, vec![1, 2], 7)),
+            }
         );
     }
 }
