@@ -15,9 +15,13 @@
 #     leader serving), three times. The time is mostly the dead broker's
 #     ZooKeeper session expiring: zookeeper.session.timeout.ms (SESSION_MS,
 #     default 6000 here; Kafka's default is 18000).
+#  4. Reassignment: a one-partition topic of MOVE_MB (default 300) moved
+#     three times with `sluice reassign-partitions` to the brokers that do
+#     not hold it, timed from --execute until --verify says completed.
 #
 #   bench/scripts/replication.sh [RECORDS] [CATCHUP_MB]
 #   defaults:                     300000    500
+#   SECTIONS="1 2 3 4" picks sections (all by default).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SLUICE=${SLUICE_BIN:-target/release/sluice}
@@ -26,6 +30,9 @@ CATCHUP_MB=${2:-500}
 RATE=${RATE:-20000}
 DURATION=${DURATION:-10s}
 SESSION_MS=${SESSION_MS:-6000}
+MOVE_MB=${MOVE_MB:-300}
+SECTIONS=${SECTIONS:-"1 2 3 4"}
+wanted() { [[ " $SECTIONS " == *" $1 "* ]]; }
 WORK=$(mktemp -d "${SLUICE_BENCH_DIR:-/tmp}/sluice-replication.XXXXXX")
 BASE=$((20000 + RANDOM % 20000))
 ZK_PORT=$BASE
@@ -84,6 +91,7 @@ for id in 1 2 3; do start "$id"; done
 "$SLUICE" topics --bootstrap-server "$BOOT" --create --topic rf3 --partitions 6 --replication-factor 3 >/dev/null
 sleep 2
 
+if wanted 1; then
 echo "== 1. produce $RECORDS x 1 KiB, acks=all, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for run in 1 2 3; do
     for topic in rf1 rf3; do
@@ -104,6 +112,9 @@ for run in 1 2 3; do
     done
 done
 
+fi
+
+if wanted 2; then
 echo "== 2. follower catch-up after $CATCHUP_MB MB produced while it was down"
 stop 3
 "$SLUICE" perf produce --bootstrap-server "$BOOT" --topic rf3 --record-size 1024 \
@@ -121,6 +132,9 @@ took=$(echo "$(now) - $started" | bc)
 after=$(du -sb "$WORK/b3" | cut -f1)
 echo "broker 3 back in every ISR after ${took}s (start-up included), copied $(((after - before) / 1000000)) MB: $(echo "($after - $before) / 1000000 / $took" | bc) MB/s"
 
+fi
+
+if wanted 3; then
 echo "== 3. kill -9 the leader of rf3-0, time until an acks=all produce to it succeeds"
 for cycle in 1 2 3; do
     leader=$(leader_of rf3 0)
@@ -137,3 +151,30 @@ for cycle in 1 2 3; do
     start "$leader"
     sleep 3
 done
+fi
+
+if wanted 4; then
+echo "== 4. reassign a ${MOVE_MB} MB partition to the brokers that do not hold it, three times"
+"$SLUICE" topics --bootstrap-server "$BOOT" --create --topic moving --partitions 1 --replication-factor 1 >/dev/null
+sleep 1
+"$SLUICE" perf produce --bootstrap-server "$BOOT" --topic moving --record-size 1024 \
+    --num-records $((MOVE_MB * 1000000 / 1024)) --throughput -1 \
+    --producer-props acks=all linger.ms=5 2>/dev/null | tail -1
+replicas_of() { describe moving | awk '{ print $8 }'; }
+for move in 1 2 3; do
+    current=$(replicas_of)
+    target=$(for id in 1 2 3; do [[ ",$current," == *",$id,"* ]] || printf '%s,' "$id"; done)
+    target=${target%,}
+    printf '{"version":1,"partitions":[{"topic":"moving","partition":0,"replicas":[%s]}]}' "$target" >"$WORK/plan.json"
+    started=$(now)
+    "$SLUICE" reassign-partitions --bootstrap-server "$BOOT" --execute --reassignment-json-file "$WORK/plan.json" >/dev/null
+    for _ in $(seq 6000); do
+        "$SLUICE" reassign-partitions --bootstrap-server "$BOOT" --verify --reassignment-json-file "$WORK/plan.json" \
+            | grep -q "is completed" && break
+        sleep 0.1
+    done
+    took=$(echo "$(now) - $started" | bc)
+    copies=$(echo "$target" | tr ',' '\n' | wc -l)
+    echo "move $move: [$current] -> [$target] in ${took}s: $(echo "$MOVE_MB * $copies / $took" | bc) MB/s copied ($copies new replica(s))"
+done
+fi
