@@ -1,4 +1,4 @@
-//! Fetch (key 1), v4-17: consumers reading partitions.
+//! Fetch (key 1), v0-17: consumers reading partitions.
 //!
 //! Partitions this shard owns are read in place: the response carries the
 //! log's own buffers ([`FetchRecords::Local`]) and the framing is encoded
@@ -11,9 +11,18 @@
 //! larger (KIP-74), so a client's `receive.message.max.bytes` holds. When fewer than `min_bytes` are available the request waits,
 //! up to `max_wait_ms`, for an append to any of its partitions. No fetch
 //! sessions are created (session id 0), so clients send full requests.
+//!
+//! v0-3 (consumers of Kafka 0.8-0.10) read message formats v0 (v0-1) and
+//! v1 (v2-3): the stored v2 batches are down-converted
+//! (`sluice_io::legacy::down_convert`), which copies them, so these
+//! versions are not zero-copy; zstd batches cannot be converted and get
+//! `UNSUPPORTED_COMPRESSION_TYPE`, as in Kafka.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sluice_io::legacy;
 
 use kafka_protocol::messages::{ApiKey, FetchRequest, RequestHeader};
 use kafka_protocol::ResponseError;
@@ -25,6 +34,7 @@ use crate::broker::frontend::partitions::{FetchRecords, PartitionRead};
 use crate::broker::messages::ReadPart;
 use crate::broker::shard::ShardState;
 use crate::cluster::TopicPartition;
+use crate::partition::validation::INFLATED_BYTES_MIN;
 use crate::protocol::fetch_encoding::{
     encode_fetch_response, FetchPartition, FetchResponseModel, FetchTopic,
 };
@@ -123,6 +133,14 @@ pub async fn handle(
             read_all(shard, &mut wanted, replica_id).await;
             apply_response_limit(&mut wanted, max_bytes);
             break;
+        }
+    }
+
+    if version <= LAST_OLD_FORMAT_VERSION {
+        for entry in &mut wanted {
+            if let Some(result) = entry.result.as_mut() {
+                down_convert(result, version, entry.offset, entry.max_bytes);
+            }
         }
     }
 
@@ -249,6 +267,39 @@ fn batch_size_at(bytes: &[u8], position: usize) -> Option<usize> {
     let length = i32::from_be_bytes(length_field.try_into().ok()?);
     let size = 12 + usize::try_from(length).ok()?;
     (position + size <= bytes.len()).then_some(size)
+}
+
+/// The last Fetch version whose consumers read only message formats v0/v1.
+const LAST_OLD_FORMAT_VERSION: i16 = 3;
+
+/// Replaces a partition's v2 batches with the message set a Fetch v0-3
+/// consumer reads: magic 0 for v0-1, magic 1 for v2-3, from `offset` on.
+fn down_convert(result: &mut PartitionRead, version: i16, offset: i64, max_bytes: usize) {
+    if result.bytes == 0 {
+        return;
+    }
+    let mut stored = Vec::with_capacity(result.bytes);
+    for chunk in &result.records {
+        stored.extend_from_slice(chunk.as_ref());
+    }
+    let options = legacy::DownConvertOptions {
+        magic: if version >= 2 { 1 } else { 0 },
+        first_offset: offset,
+        inflated_bytes_max: INFLATED_BYTES_MIN,
+        output_bytes_max: max_bytes,
+    };
+    match legacy::down_convert(&stored, &options) {
+        Ok(converted) => {
+            result.bytes = converted.bytes.len();
+            result.records = vec![FetchRecords::Remote(Bytes::from(converted.bytes))];
+        }
+        Err(error) => {
+            tracing::debug!(%error, "down-conversion refused");
+            result.error_code = ResponseError::UnsupportedCompressionType.code();
+            result.records.clear();
+            result.bytes = 0;
+        }
+    }
 }
 
 /// Waits until any wanted partition gets an append, or `timeout`.

@@ -68,7 +68,7 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     },
     ApiSupport {
         key: ApiKey::Fetch,
-        min: 4,
+        min: 0,
         max: 17,
     },
     ApiSupport {

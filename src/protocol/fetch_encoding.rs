@@ -7,7 +7,7 @@
 //! [`Segment`]s to write in order (a vectored write): framing bytes, then a
 //! partition's record chunks as they came, then more framing.
 //!
-//! Wire layout (Fetch v4-17; `[v12+]` fields exist only from that version,
+//! Wire layout (Fetch v0-17; `[v12+]` fields exist only from that version,
 //! `{v4-12}` only in that range). Before v12, arrays and bytes carry an i32
 //! length (-1 = null) and strings an i16 length; from v12 on ("flexible")
 //! they carry an unsigned varint of length + 1 (0 = null), and every struct
@@ -17,7 +17,7 @@
 //! size                 i32   bytes after this field
 //! correlation_id       i32   response header v0 (Fetch v4-11) ...
 //! header_tags          [v12+] ... or v1 (Fetch v12+): one empty tag section
-//! throttle_time_ms     i32
+//! throttle_time_ms     i32   [v1+]
 //! error_code           i16   [v7+]
 //! session_id           i32   [v7+]
 //! responses            array
@@ -27,9 +27,9 @@
 //!     partition_index        i32
 //!     error_code             i16
 //!     high_watermark         i64
-//!     last_stable_offset     i64
+//!     last_stable_offset     i64   [v4+]
 //!     log_start_offset       i64   [v5+]
-//!     aborted_transactions   nullable array of (producer_id i64, first_offset i64, [v12+] tags)
+//!     aborted_transactions   [v4+] nullable array of (producer_id i64, first_offset i64, [v12+] tags)
 //!     preferred_read_replica i32   [v11+]
 //!     records                nullable bytes: length, then the chunks back to back
 //!     partition_tags         [v12+] empty: diverging_epoch, current_leader, snapshot_id omitted
@@ -55,11 +55,16 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// Lowest Fetch version encoded here (Kafka 4.0 dropped v0-3).
-pub const FETCH_VERSION_MIN: i16 = 4;
+/// Lowest Fetch version encoded here (Kafka 4.0 dropped v0-3; Kafka 3.9
+/// and Sluice serve them to old consumers).
+pub const FETCH_VERSION_MIN: i16 = 0;
 /// Highest Fetch version encoded here (what Kafka 4.0 advertises).
 pub const FETCH_VERSION_MAX: i16 = 17;
 
+/// First version with throttle_time_ms.
+const THROTTLE_VERSION_MIN: i16 = 1;
+/// First version with last_stable_offset and aborted_transactions.
+const TRANSACTIONS_VERSION_MIN: i16 = 4;
 /// First version with log_start_offset.
 const LOG_START_OFFSET_VERSION_MIN: i16 = 5;
 /// First version with the top-level error_code and session_id.
@@ -213,7 +218,9 @@ pub fn encode_fetch_response<R: AsRef<[u8]>>(
     writer.framing.put_i32(correlation_id);
     writer.tags_none();
 
-    writer.framing.put_i32(response.throttle_time_ms);
+    if version >= THROTTLE_VERSION_MIN {
+        writer.framing.put_i32(response.throttle_time_ms);
+    }
     if version >= SESSION_VERSION_MIN {
         writer.framing.put_i16(response.error_code);
         writer.framing.put_i32(response.session_id);
@@ -319,16 +326,20 @@ impl<R: AsRef<[u8]>> FramingWriter<R> {
         framing.put_i32(partition.partition_index);
         framing.put_i16(partition.error_code);
         framing.put_i64(partition.high_watermark);
-        framing.put_i64(partition.last_stable_offset);
-        if self.version >= LOG_START_OFFSET_VERSION_MIN {
-            framing.put_i64(partition.log_start_offset);
+        if self.version >= TRANSACTIONS_VERSION_MIN {
+            framing.put_i64(partition.last_stable_offset);
         }
-        let aborted = partition.aborted_transactions.as_deref();
-        self.array_len(aborted.map(<[_]>::len), "aborted transactions array")?;
-        for transaction in aborted.unwrap_or_default() {
-            self.framing.put_i64(transaction.producer_id);
-            self.framing.put_i64(transaction.first_offset);
-            self.tags_none();
+        if self.version >= LOG_START_OFFSET_VERSION_MIN {
+            self.framing.put_i64(partition.log_start_offset);
+        }
+        if self.version >= TRANSACTIONS_VERSION_MIN {
+            let aborted = partition.aborted_transactions.as_deref();
+            self.array_len(aborted.map(<[_]>::len), "aborted transactions array")?;
+            for transaction in aborted.unwrap_or_default() {
+                self.framing.put_i64(transaction.producer_id);
+                self.framing.put_i64(transaction.first_offset);
+                self.tags_none();
+            }
         }
         if self.version >= PREFERRED_READ_REPLICA_VERSION_MIN {
             self.framing.put_i32(partition.preferred_read_replica);

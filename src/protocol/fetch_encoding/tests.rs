@@ -240,6 +240,9 @@ fn expected_after_decode(spec: &ResponseSpec, version: i16) -> FetchResponse {
     if version < 7 {
         expected.error_code = 0;
     }
+    if version < 1 {
+        expected.throttle_time_ms = 0;
+    }
     for topic in &mut expected.responses {
         if version >= 13 {
             topic.topic = TopicName::default();
@@ -249,6 +252,10 @@ fn expected_after_decode(spec: &ResponseSpec, version: i16) -> FetchResponse {
         for partition in &mut topic.partitions {
             if version < 5 {
                 partition.log_start_offset = -1;
+            }
+            if version < 4 {
+                partition.last_stable_offset = -1;
+                partition.aborted_transactions = None;
             }
         }
     }
@@ -405,7 +412,7 @@ fn unsupported_versions_are_errors() {
         "t",
         vec![PartitionSpec::new(0, &[b"x"])],
     )]);
-    for version in [i16::MIN, -1, 0, 1, 2, 3, 18, 19, i16::MAX] {
+    for version in [i16::MIN, -1, 18, 19, i16::MAX] {
         let result = encode_fetch_response(1, version, spec.model());
         assert_eq!(
             result.err(),
@@ -450,6 +457,9 @@ fn null_and_empty_aborted_transactions_differ() {
     for version in VERSIONS {
         for spec in [&null, &empty, &two] {
             check_against_crate(1, version, spec);
+        }
+        if version < 4 {
+            continue; // no aborted_transactions before v4
         }
         let null_bytes = concat(&encode(1, version, &null));
         let empty_bytes = concat(&encode(1, version, &empty));

@@ -1524,7 +1524,7 @@ impl ApiKey {
     pub fn valid_versions(&self) -> VersionRange {
         match self {
             ApiKey::Produce => VersionRange { min: 0, max: 13 },
-            ApiKey::Fetch => VersionRange { min: 4, max: 18 },
+            ApiKey::Fetch => VersionRange { min: 0, max: 18 },
             ApiKey::ListOffsets => VersionRange { min: 1, max: 10 },
             ApiKey::Metadata => VersionRange { min: 0, max: 13 },
             ApiKey::OffsetCommit => VersionRange { min: 2, max: 10 },
