@@ -77,6 +77,23 @@ fn local(partitions: &PartitionManager, partition: &TopicPartition) -> Option<Rc
     partitions.get(&partition.topic, partition.partition)
 }
 
+/// Starts reading, in the background, what a sequential reader that just
+/// got up to `next_offset` will ask for next, so that its next Fetch is
+/// answered from memory while this answer is still being sent and parsed.
+/// Without it a consumer behind the write cache waits for the device on
+/// every Fetch (measured: half of rdkafka_performance's consume time).
+/// Does nothing for a reader at the tail, whose bytes are in the write
+/// cache; a failed read-ahead is only logged, the Fetch reads again.
+fn read_ahead(partition: &Rc<Partition>, next_offset: u64, max_bytes: usize) {
+    let partition = partition.clone();
+    glommio::spawn_local(async move {
+        if let Err(error) = partition.log.prefetch(next_offset, max_bytes).await {
+            tracing::debug!(%error, "read-ahead failed");
+        }
+    })
+    .detach();
+}
+
 /// Appends each part on this shard; answers in order.
 pub async fn produce(
     partitions: &PartitionManager,
@@ -152,13 +169,18 @@ pub async fn read(shard: &ShardState, part: &ReadPart) -> LocalRead {
         .read_to(offset, end, part.max_bytes, part.min_one_batch)
         .await
     {
-        Ok(read) => LocalRead {
-            error_code: errors::NONE,
-            high_watermark,
-            log_start_offset,
-            bytes: read.bytes,
-            chunks: read.chunks,
-        },
+        Ok(read) => {
+            if read.bytes > 0 {
+                read_ahead(&partition, read.next_offset, part.max_bytes);
+            }
+            LocalRead {
+                error_code: errors::NONE,
+                high_watermark,
+                log_start_offset,
+                bytes: read.bytes,
+                chunks: read.chunks,
+            }
+        }
         Err(error) => LocalRead::failed(
             errors::from_io(&error).code(),
             high_watermark,
@@ -371,13 +393,16 @@ impl ShardHandler<ShardRequest, ShardResponse> for Backend {
             } => ShardResponse::Produced(
                 produce(partitions, acks, now_ms, timeout, format, parts).await,
             ),
-            ShardRequest::Read { parts } => {
-                let mut outcomes = Vec::with_capacity(parts.len());
-                for part in &parts {
-                    outcomes.push(read(shard, part).await.into_outcome());
-                }
-                ShardResponse::Read(outcomes)
-            }
+            // The parts are read at once (each may wait on the disk), their
+            // answers kept in request order.
+            ShardRequest::Read { parts } => ShardResponse::Read(
+                futures::future::join_all(
+                    parts
+                        .iter()
+                        .map(|part| async move { read(shard, part).await.into_outcome() }),
+                )
+                .await,
+            ),
             ShardRequest::ReplicaSizes { wanted } => {
                 ShardResponse::ReplicaSizes(replica_sizes(partitions, wanted.as_deref()))
             }

@@ -14,6 +14,7 @@
 
 mod cluster;
 mod identity;
+mod malloc;
 mod periodic;
 
 use std::net::ToSocketAddrs;
@@ -37,6 +38,7 @@ const STARTUP_POLL_INTERVAL: Duration = Duration::from_millis(2);
 
 /// Runs the broker until a signal stops it.
 pub fn run(config: BrokerConfig) -> Result<(), BrokerError> {
+    malloc::keep_large_buffers();
     let config = Arc::new(config);
     std::fs::create_dir_all(&config.log_dir).map_err(|source| BrokerError::File {
         op: "creating log.dirs",

@@ -9,6 +9,7 @@
 
 use std::rc::Rc;
 
+use super::cache::ReadAhead;
 use super::PartitionLog;
 use crate::batch::{self, BATCH_HEADER_BYTES};
 use crate::error::{IoError, Result};
@@ -20,6 +21,15 @@ use crate::storage::{align_down, align_up, Chunk, Storage, StorageFile};
 /// bound is larger only for topics with a `max.message.bytes` over 2 MiB;
 /// for those the answer falls back to the batch's first offset.
 pub(super) const TIMESTAMP_LOOKUP_INFLATED_BYTES_MAX: usize = 64 << 20;
+
+/// The most a read asks of the disk at once for the bytes it expects to
+/// return. A Fetch reading 1 MiB of a partition (librdkafka's and Kafka's
+/// default `max.partition.fetch.bytes`) does it in one device read instead
+/// of one per `read_window_bytes` awaited in turn, and a read-ahead reads
+/// the next Fetch's bytes in one. The bound keeps one read's buffer modest
+/// whatever `max_bytes` a client asks for; the rest of a larger read goes
+/// a window at a time.
+const READ_AHEAD_BYTES_MAX: usize = 4 << 20;
 
 /// The result of [`PartitionLog::read`].
 #[derive(Debug, Default)]
@@ -71,6 +81,10 @@ struct Cursor<'a, S: Storage> {
     view: SegmentView<S::File>,
     /// Bytes from `window_position` on, from the last fetch.
     window: Option<(u64, Chunk)>,
+    /// Bytes the read still expects to return from the current position
+    /// (its remaining `max_bytes`, at most [`READ_AHEAD_BYTES_MAX`]): a disk
+    /// read fetches that much at once rather than a window at a time.
+    read_ahead_bytes: usize,
 }
 
 impl<'a, S: Storage> Cursor<'a, S> {
@@ -102,9 +116,18 @@ impl<'a, S: Storage> Cursor<'a, S> {
                 return Ok(chunk);
             }
         }
+        self.read_disk(position, wanted).await
+    }
+
+    /// At least `wanted` bytes from `position` (within the readable end)
+    /// read from the device, with the window or read-ahead beyond them.
+    async fn read_disk(&mut self, position: u64, wanted: usize) -> Result<Chunk> {
         let read_start = align_down(position);
         let read_end = align_up(
-            (position + wanted.max(self.log.config.read_window_bytes) as u64)
+            (position
+                + wanted
+                    .max(self.log.config.read_window_bytes)
+                    .max(self.read_ahead_bytes) as u64)
                 .min(self.view.readable_bytes),
         );
         let read = self
@@ -215,6 +238,7 @@ impl<S: Storage> PartitionLog<S> {
                 log: self,
                 view,
                 window: None,
+                read_ahead_bytes: max_bytes.min(READ_AHEAD_BYTES_MAX),
             };
             let mut position = cursor.view.start_position;
             // Skip batches that end before the wanted offset.
@@ -235,6 +259,9 @@ impl<S: Storage> PartitionLog<S> {
                 }
                 let chunk = cursor.bytes_at(position, total).await?;
                 result.push(chunk.slice(0..total));
+                cursor.read_ahead_bytes = max_bytes
+                    .saturating_sub(result.bytes)
+                    .min(READ_AHEAD_BYTES_MAX);
                 result.next_offset = last + 1;
                 position += total as u64;
             }
@@ -246,6 +273,57 @@ impl<S: Storage> PartitionLog<S> {
                 _ => return Ok(result),
             }
         }
+    }
+
+    /// Reads into memory, ahead of the reader, up to `max_bytes` (at most
+    /// [`READ_AHEAD_BYTES_MAX`]) from the batch holding `offset`: a
+    /// sequential consumer's next [`read`](Self::read) then finds its bytes
+    /// in the cache instead of waiting for the device. Does nothing when
+    /// the bytes are cached already, nothing is on the device there yet, or
+    /// another read-ahead of this partition is in flight (a read that
+    /// arrives meanwhile reads the device itself: waiting for the
+    /// read-ahead measured slower). The buffer is kept until the next
+    /// read-ahead replaces it or a truncation or removal drops it.
+    pub async fn prefetch(&self, offset: u64, max_bytes: usize) -> Result<()> {
+        let Some(view) = self.segment_view(offset)? else {
+            return Ok(());
+        };
+        let (base, position) = (view.base_offset, view.start_position);
+        let read_ahead_bytes = max_bytes.min(READ_AHEAD_BYTES_MAX);
+        let generation = {
+            let mut state = self.state.borrow_mut();
+            let cached = state.cache.lookup(base, position).map_or(0, |c| c.len());
+            let readable = (view.readable_bytes - position) as usize;
+            if cached >= read_ahead_bytes.min(readable) {
+                return Ok(());
+            }
+            match state.cache.start_read_ahead() {
+                Some(generation) => generation,
+                None => return Ok(()),
+            }
+        };
+        let mut cursor = Cursor {
+            log: self,
+            view,
+            window: None,
+            read_ahead_bytes,
+        };
+        let read = if position < cursor.view.readable_bytes {
+            cursor.read_disk(position, 0).await
+        } else {
+            Ok(Chunk::empty())
+        };
+        let mut state = self.state.borrow_mut();
+        let kept = match &read {
+            Ok(chunk) if !chunk.is_empty() && !state.closed => Some(ReadAhead {
+                segment_base: base,
+                file_position: position,
+                chunk: chunk.clone(),
+            }),
+            _ => None,
+        };
+        state.cache.finish_read_ahead(generation, kept);
+        read.map(drop)
     }
 
     /// Finds the segment for `offset` and the position to start walking from.
@@ -326,6 +404,8 @@ impl<S: Storage> PartitionLog<S> {
                 log: self,
                 view,
                 window: None,
+                // A timestamp lookup reads headers, a window at a time.
+                read_ahead_bytes: 0,
             };
             let mut position = cursor.view.start_position;
             while let Some((base, last, max_timestamp, total)) = cursor.batch_at(position).await? {

@@ -106,7 +106,10 @@ pub async fn produce(
 }
 
 /// Reads each part: on this shard in place (the log's buffers go to the
-/// socket, no copy), on another through one mesh request per owner.
+/// socket, no copy), on another through one mesh request per owner. All
+/// reads run at once, the local ones and the mesh requests alike: each may
+/// wait on the disk, and a consumer's time per Fetch is the slowest read
+/// rather than their sum.
 pub async fn read(
     shard: &ShardState,
     parts: Vec<Slotted<ReadPart>>,
@@ -117,6 +120,7 @@ pub async fn read(
         .into_iter()
         .map(|(slot, part)| (slot, (part.partition.clone(), part)))
         .collect();
+    let mut local: Vec<Slotted<ReadPart>> = Vec::new();
     let mut remote: BTreeMap<ShardId, Vec<Slotted<ReadPart>>> = BTreeMap::new();
     let routed = by_owner(shard, keyed);
     for (slot, _) in routed.elsewhere {
@@ -126,31 +130,27 @@ pub async fn read(
         ));
     }
     for (owner, owned) in routed.by_shard {
+        let owned = owned.into_iter().map(|(slot, (_, part))| (slot, part));
         if owner == here {
-            for (slot, (_, part)) in owned {
-                let read = backend::read(shard, &part).await;
-                answered.push((
-                    slot,
-                    PartitionRead {
-                        error_code: read.error_code,
-                        high_watermark: read.high_watermark,
-                        log_start_offset: read.log_start_offset,
-                        bytes: read.bytes,
-                        records: read.chunks.into_iter().map(FetchRecords::Local).collect(),
-                    },
-                ));
-            }
+            local.extend(owned);
         } else {
-            remote.insert(
-                owner,
-                owned
-                    .into_iter()
-                    .map(|(slot, (_, part))| (slot, part))
-                    .collect(),
-            );
+            remote.insert(owner, owned.collect());
         }
     }
-    let calls = remote.into_iter().map(|(owner, parts)| {
+    let local_reads = futures::future::join_all(local.iter().map(|(slot, part)| async move {
+        let read = backend::read(shard, part).await;
+        (
+            *slot,
+            PartitionRead {
+                error_code: read.error_code,
+                high_watermark: read.high_watermark,
+                log_start_offset: read.log_start_offset,
+                bytes: read.bytes,
+                records: read.chunks.into_iter().map(FetchRecords::Local).collect(),
+            },
+        )
+    }));
+    let calls = futures::future::join_all(remote.into_iter().map(|(owner, parts)| {
         let (slots, parts): (Vec<usize>, Vec<ReadPart>) = parts.into_iter().unzip();
         async move {
             let answer = shard
@@ -159,8 +159,10 @@ pub async fn read(
                 .await;
             (slots, answer)
         }
-    });
-    for (slots, answer) in futures::future::join_all(calls).await {
+    }));
+    let (local_answers, remote_answers) = futures::future::join(local_reads, calls).await;
+    answered.extend(local_answers);
+    for (slots, answer) in remote_answers {
         match answer {
             Ok(ShardResponse::Read(outcomes)) if outcomes.len() == slots.len() => {
                 for (slot, outcome) in slots.into_iter().zip(outcomes) {
