@@ -22,7 +22,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sluice_io::legacy;
+use sluice_io::{batch, legacy};
 
 use kafka_protocol::messages::{ApiKey, FetchRequest, RequestHeader};
 use kafka_protocol::ResponseError;
@@ -238,7 +238,7 @@ fn keep_batches_within(records: &mut Vec<FetchRecords>, budget: usize) -> usize 
     'chunks: for chunk in records.drain(..) {
         let bytes = chunk.as_ref();
         let mut end = 0;
-        while let Some(size) = batch_size_at(bytes, end) {
+        while let Some(size) = whole_batch_at(bytes, end) {
             if used + size > budget {
                 if end > 0 {
                     kept.push(chunk.prefix(end));
@@ -259,13 +259,11 @@ fn keep_batches_within(records: &mut Vec<FetchRecords>, budget: usize) -> usize 
     used
 }
 
-/// The size of the record batch starting at `position` (its 12-byte
+/// The size of the whole record batch starting at `position` (its 12-byte
 /// offset and length prefix included), `None` past the end or where the
 /// bytes do not hold a whole batch (the log only reads whole ones).
-fn batch_size_at(bytes: &[u8], position: usize) -> Option<usize> {
-    let length_field = bytes.get(position + 8..position + 12)?;
-    let length = i32::from_be_bytes(length_field.try_into().ok()?);
-    let size = 12 + usize::try_from(length).ok()?;
+fn whole_batch_at(bytes: &[u8], position: usize) -> Option<usize> {
+    let size = batch::total_bytes_from_prefix(bytes.get(position..)?)?;
     (position + size <= bytes.len()).then_some(size)
 }
 
@@ -278,10 +276,15 @@ fn down_convert(result: &mut PartitionRead, version: i16, offset: i64, max_bytes
     if result.bytes == 0 {
         return;
     }
-    let mut stored = Vec::with_capacity(result.bytes);
-    for chunk in &result.records {
-        stored.extend_from_slice(chunk.as_ref());
-    }
+    // One chunk (the usual case) converts in place; several are joined.
+    let stored: std::borrow::Cow<[u8]> = match result.records.as_slice() {
+        [one] => one.as_ref().into(),
+        chunks => chunks
+            .iter()
+            .flat_map(|c| c.as_ref().iter().copied())
+            .collect::<Vec<u8>>()
+            .into(),
+    };
     let options = legacy::DownConvertOptions {
         magic: if version >= 2 { 1 } else { 0 },
         first_offset: offset,
@@ -310,7 +313,6 @@ async fn wait_for_data(shard: &Rc<ShardState>, wanted: &[Wanted], timeout: Durat
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
 
     use super::*;
 
@@ -333,9 +335,9 @@ mod tests {
 
     #[test]
     fn keeps_the_whole_batches_that_fit() {
-        let mut records = vec![remote(&[100, 200]), remote(&[50, 60])];
-        assert_eq!(keep_batches_within(&mut records, 360), 350);
-        assert_eq!(sizes(&records), vec![300, 50]);
+        let mut records = vec![remote(&[100, 200]), remote(&[70, 80])];
+        assert_eq!(keep_batches_within(&mut records, 390), 370);
+        assert_eq!(sizes(&records), vec![300, 70]);
 
         let mut records = vec![remote(&[100, 200])];
         assert_eq!(keep_batches_within(&mut records, 99), 0);
@@ -348,14 +350,14 @@ mod tests {
 
     #[test]
     fn a_length_past_the_end_or_negative_ends_the_walk() {
-        let mut bytes = batch(40);
-        bytes.extend_from_slice(&batch(40)[..30]);
-        assert_eq!(batch_size_at(&bytes, 0), Some(40));
-        assert_eq!(batch_size_at(&bytes, 40), None);
-        let mut negative = batch(40);
+        let mut bytes = batch(100);
+        bytes.extend_from_slice(&batch(100)[..30]);
+        assert_eq!(whole_batch_at(&bytes, 0), Some(100));
+        assert_eq!(whole_batch_at(&bytes, 100), None);
+        let mut negative = batch(100);
         negative[8..12].copy_from_slice(&(-20i32).to_be_bytes());
-        assert_eq!(batch_size_at(&negative, 0), None);
+        assert_eq!(whole_batch_at(&negative, 0), None);
         let mut records = vec![FetchRecords::Remote(Bytes::from(bytes))];
-        assert_eq!(keep_batches_within(&mut records, 1000), 40);
+        assert_eq!(keep_batches_within(&mut records, 1000), 100);
     }
 }

@@ -15,7 +15,9 @@ from clients import OP_TIMEOUT_S
 HERE = Path(__file__).parent
 
 
-def _wait_until(predicate, timeout_s, what):
+def wait_until(predicate, timeout_s, what):
+    """Polls `predicate` every 0.1 s; fails naming `what` after `timeout_s`
+    (the group tests' wait: it only stops a stuck test)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
@@ -63,7 +65,7 @@ class Member:
     def close(self):
         self.proc.stdin.write("close\n")
         self.proc.stdin.flush()
-        _wait_until(lambda: any(e["event"] == "closed" for e in self.snapshot()), OP_TIMEOUT_S, "close")
+        wait_until(lambda: any(e["event"] == "closed" for e in self.snapshot()), OP_TIMEOUT_S, "close")
         self.proc.wait(timeout=OP_TIMEOUT_S)
 
     def kill(self):

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from clients import create_topic
+from members import wait_until
 
 # The first generation waits 3 s, 3 s more when a member joins meanwhile.
 REBALANCE_WAIT_S = 60
@@ -28,13 +29,6 @@ QUIET_S = 10
 @pytest.fixture
 def default_group_broker(broker_factory):
     return broker_factory(overrides=["group.initial.rebalance.delay.ms=3000"])
-
-
-def wait_until(predicate, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def assigned(member):

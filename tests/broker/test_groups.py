@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, KafkaExcep
 from confluent_kafka.admin import AdminClient
 
 from clients import OP_TIMEOUT_S, create_topic, flush
+from members import wait_until
 
 HERE = Path(__file__).parent
 GROUP_OVERRIDES = ["group.initial.rebalance.delay.ms=0"]
@@ -26,15 +27,6 @@ FAST_SESSION = ["session.timeout.ms=6000", "heartbeat.interval.ms=500"]
 @pytest.fixture
 def group_broker(broker_factory):
     return broker_factory(overrides=GROUP_OVERRIDES)
-
-
-def wait_until(predicate, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def produce_values(bootstrap, topic, values):

@@ -124,55 +124,37 @@ impl<S: Storage> PartitionLog<S> {
         }
         // Everything appended goes to disk first, so the file is the truth.
         self.write_out(super::SyncWanted::Always).await?;
-        let (keep_base, doomed, start) = {
+        if offset < self.state.borrow().log_start_offset {
+            return self.start_empty_at(offset).await;
+        }
+        let (base, doomed) = {
             let state = self.state.borrow();
-            let restart = offset < state.log_start_offset;
-            let keep_base = if restart {
-                None
-            } else {
-                state.segments.range(..=offset).next_back().map(|(b, _)| *b)
-            };
+            let base = *state
+                .segments
+                .range(..=offset)
+                .next_back()
+                .expect("an offset within the log has a segment at or below it")
+                .0;
             let doomed: Vec<u64> = state
                 .segments
                 .keys()
                 .rev()
                 .copied()
-                .filter(|b| keep_base.is_none_or(|k| *b > k))
+                .filter(|b| *b > base)
                 .collect();
-            (keep_base, doomed, restart.then_some(offset))
+            (base, doomed)
         };
         // Newest first, so a crash part way leaves a prefix of the log.
-        for base in doomed {
-            self.state.borrow_mut().segments.remove(&base);
-            remove_segment_files(&self.storage, &self.dir, base)
+        for doomed_base in doomed {
+            self.state.borrow_mut().segments.remove(&doomed_base);
+            remove_segment_files(&self.storage, &self.dir, doomed_base)
                 .await
                 .map_err(|e| self.fail(e))?;
         }
-        let base = match keep_base {
-            Some(base) => {
-                let cut = self.position_of_batch_holding(base, offset).await?;
-                let file = self.state.borrow().segments[&base].file.clone();
-                file.truncate(cut).await.map_err(|e| self.fail(e))?;
-                file.sync().await.map_err(|e| self.fail(e))?;
-                base
-            }
-            None => {
-                // Only now that no segment is left does the start move back:
-                // moved first, a crash would expose old batches below it.
-                let start = start.expect("no kept segment means a restart");
-                write_log_start_checkpoint(&self.storage, &self.dir, start)
-                    .await
-                    .map_err(|e| self.fail(e))?;
-                let segment = self
-                    .create_segment(offset)
-                    .await
-                    .map_err(|e| self.fail(e))?;
-                let mut state = self.state.borrow_mut();
-                state.segments.insert(offset, segment);
-                state.log_start_offset = offset;
-                offset
-            }
-        };
+        let cut = self.position_of_batch_holding(base, offset).await?;
+        let file = self.state.borrow().segments[&base].file.clone();
+        file.truncate(cut).await.map_err(|e| self.fail(e))?;
+        file.sync().await.map_err(|e| self.fail(e))?;
         self.state.borrow_mut().cache.truncate(base, 0);
         self.reopen_tail(base).await.map_err(|e| self.fail(e))?;
         let (end, start) = {
@@ -204,9 +186,18 @@ impl<S: Storage> PartitionLog<S> {
         let _segments = self.segments_lock.lock().await;
         self.check_usable()?;
         self.write_out(super::SyncWanted::Always).await?;
+        self.start_empty_at(offset).await?;
+        tracing::info!(dir = %self.dir.display(), offset, "log restarted empty");
+        Ok(())
+    }
+
+    /// [`restart_at`](Self::restart_at) and [`truncate_to`](Self::truncate_to)
+    /// below the log start: every segment goes, newest first (a crash part
+    /// way leaves a prefix of the log), and only then does the start move,
+    /// so a crash never exposes old batches below a moved start. The caller
+    /// holds the locks and has written everything out.
+    async fn start_empty_at(&self, offset: u64) -> Result<()> {
         let doomed: Vec<u64> = self.state.borrow().segments.keys().rev().copied().collect();
-        // Newest first, so a crash part way leaves a prefix of the log (the
-        // follower then restarts again).
         for base in doomed {
             self.state.borrow_mut().segments.remove(&base);
             remove_segment_files(&self.storage, &self.dir, base)
@@ -227,9 +218,7 @@ impl<S: Storage> PartitionLog<S> {
             state.cache.truncate(0, 0);
             state.cleaner.checkpoint.first_dirty = offset;
         }
-        self.reopen_tail(offset).await.map_err(|e| self.fail(e))?;
-        tracing::info!(dir = %self.dir.display(), offset, "log restarted empty");
-        Ok(())
+        self.reopen_tail(offset).await.map_err(|e| self.fail(e))
     }
 
     /// File position of the first batch in segment `base` whose last offset
